@@ -1,0 +1,128 @@
+/* Read-only consistency check of the on-disk block map. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "error.h"
+#include "image.h"
+
+/* Problems of one kind reported one by one before they are summed up. */
+#define REPORT_LIMIT 1000
+
+struct reporter {
+	vdi_check_report_fn fn;
+	void *opaque;
+	unsigned count[4];
+};
+
+static void report(struct reporter *rp, int kind, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void report(struct reporter *rp, int kind, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	if (!rp->fn || rp->count[kind]++ >= REPORT_LIMIT)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	rp->fn(rp->opaque, msg);
+}
+
+enum { K_RANGE, K_EOF, K_DUP, K_LEAK };
+
+int vdi_check(struct vdi_image *img, struct vdi_check_result *res,
+	      vdi_check_report_fn fn, void *opaque)
+{
+	const struct vdi_header *h = &img->hdr;
+	struct reporter rp = { fn, opaque, { 0 } };
+	uint32_t *owner = NULL; /* physical block -> virtual block + 1 */
+	uint64_t slots = img->bad_lo, used_end = 0, i;
+	struct stat st;
+	int ret = 0;
+
+	memset(res, 0, sizeof(*res));
+	vdi_error_clear();
+	if (fstat(img->meta_fd, &st) < 0)
+		return vdi_error(-errno, __func__, img->path, "fstat: %s",
+				 strerror(errno));
+	/* One entry per physical block the file can hold: bounded by the
+	 * file's real size, never by what the header claims. */
+	owner = calloc(slots ? slots : 1, sizeof(*owner));
+	if (!owner)
+		return vdi_error(-ENOMEM, __func__, img->path,
+				 "out of memory for %" PRIu64 " blocks", slots);
+
+	pthread_mutex_lock(&img->lock);
+	for (i = 0; i < h->blocks; i++) {
+		uint32_t e = img->disk_map[i];
+
+		if (!vdi_entry_is_data(e))
+			continue;
+		res->blocks_mapped++;
+		if (e >= h->blocks) {
+			res->out_of_range++;
+			report(&rp, K_RANGE,
+			       "block %" PRIu64 " maps to physical block %" PRIu32
+			       ", not below the block count %" PRIu32,
+			       i, e, h->blocks);
+		}
+		if (e >= slots) {
+			res->past_eof++;
+			report(&rp, K_EOF,
+			       "block %" PRIu64 " maps to physical block %" PRIu32
+			       ", past the end of the file", i, e);
+			continue;
+		}
+		if (owner[e]) {
+			res->duplicates++;
+			report(&rp, K_DUP,
+			       "physical block %" PRIu32 " is used by blocks %"
+			       PRIu32 " and %" PRIu64, e, owner[e] - 1, i);
+			continue;
+		}
+		owner[e] = (uint32_t)i + 1;
+		if (vdi_slot_offset(img, (uint64_t)e + 1) > used_end)
+			used_end = vdi_slot_offset(img, (uint64_t)e + 1);
+	}
+	if (h->blocks_allocated != res->blocks_mapped) {
+		res->allocated_mismatch = 1;
+		report(&rp, K_RANGE,
+		       "header says %" PRIu32 " blocks are allocated, the "
+		       "block map has %" PRIu32, h->blocks_allocated,
+		       res->blocks_mapped);
+	}
+	pthread_mutex_unlock(&img->lock);
+
+	for (i = 0; i < slots; i++) {
+		if (owner[i])
+			continue;
+		res->leaks++;
+		res->leaked_bytes += img->slot_size;
+		report(&rp, K_LEAK,
+		       "physical block %" PRIu64 " at offset %" PRIu64
+		       " is not used by any block (leaked)",
+		       i, vdi_slot_offset(img, i));
+	}
+	for (i = 0; i < 4; i++)
+		if (rp.fn && rp.count[i] > REPORT_LIMIT) {
+			char msg[128];
+
+			snprintf(msg, sizeof(msg),
+				 "... and %u more problems of the same kind",
+				 rp.count[i] - REPORT_LIMIT);
+			rp.fn(rp.opaque, msg);
+		}
+	res->corruptions = (uint64_t)res->out_of_range + res->past_eof +
+			   res->duplicates + res->allocated_mismatch;
+	res->image_end_offset = used_end > h->offset_data ? used_end
+							  : h->offset_data;
+	free(owner);
+	return ret;
+}

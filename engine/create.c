@@ -1,0 +1,184 @@
+/* Creating new images.  The image is written under a temporary name in the
+ * target's directory and renamed into place, so a failure leaves nothing
+ * behind and an existing file is never half overwritten. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uuid/uuid.h>
+
+#include "error.h"
+#include "format.h"
+#include "vdi.h"
+
+#define CHUNK (1u << 20)
+
+static int write_all(int fd, const void *buf, size_t len, uint64_t off)
+{
+	const unsigned char *p = buf;
+
+	while (len) {
+		ssize_t n = pwrite(fd, p, len, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+/* Write the block map: all free for dynamic images, 0..n-1 for static. */
+static int write_bmap(int fd, const struct vdi_header *h)
+{
+	unsigned char *buf = malloc(CHUNK);
+	uint64_t done = 0, total = vdi_bmap_bytes(h);
+	int ret = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	while (done < total && ret == 0) {
+		size_t n = total - done < CHUNK ? (size_t)(total - done) : CHUNK;
+		size_t i;
+
+		for (i = 0; i < n; i += 4) {
+			uint32_t e = h->type == VDI_TYPE_STATIC
+					     ? (uint32_t)((done + i) / 4)
+					     : VDI_BMAP_FREE;
+
+			buf[i] = (unsigned char)e;
+			buf[i + 1] = (unsigned char)(e >> 8);
+			buf[i + 2] = (unsigned char)(e >> 16);
+			buf[i + 3] = (unsigned char)(e >> 24);
+		}
+		ret = write_all(fd, buf, n, h->offset_bmap + done);
+		done += n;
+	}
+	free(buf);
+	return ret;
+}
+
+static int fill_header(struct vdi_header *h, uint64_t size,
+		       const struct vdi_create_opts *o, const char *path)
+{
+	uint32_t type = o && o->type ? (uint32_t)o->type : VDI_TYPE_DYNAMIC;
+	uint32_t bs = o && o->block_size ? o->block_size
+					 : VDI_DEFAULT_BLOCK_SIZE;
+	uuid_t u;
+	char why[256];
+	int ret;
+
+	ret = vdi_header_init(h, size, bs, type, why, sizeof(why));
+	if (ret < 0)
+		return vdi_error(ret, "vdi_create", path, "%s", why);
+	if (o && o->description) {
+		if (strlen(o->description) >= VDI_DESC_SIZE)
+			return vdi_error(-EINVAL, "vdi_create", path,
+					 "description is %zu bytes, longer "
+					 "than %d", strlen(o->description),
+					 VDI_DESC_SIZE - 1);
+		strncpy(h->description, o->description, VDI_DESC_SIZE);
+	}
+	if (o && o->uuid) {
+		memcpy(u, o->uuid, 16);
+		if (uuid_is_null(u))
+			return vdi_error(-EINVAL, "vdi_create", path,
+					 "the image UUID must not be null");
+	} else {
+		uuid_generate(u);
+	}
+	vdi_uuid_swap(h->uuid_create, u);
+	uuid_generate(u);
+	vdi_uuid_swap(h->uuid_modify, u);
+	if (type == VDI_TYPE_STATIC)
+		h->blocks_allocated = h->blocks;
+	return 0;
+}
+
+int vdi_create(const char *path, uint64_t size,
+	       const struct vdi_create_opts *opts)
+{
+	unsigned char pre[VDI_PREAMBLE_SIZE] = { 0 };
+	struct vdi_header h;
+	char *tmp = NULL, *dcopy = NULL, *bcopy = NULL;
+	uint64_t end;
+	int fd = -1, ret;
+
+	vdi_error_clear();
+	ret = fill_header(&h, size, opts, path);
+	if (ret < 0)
+		return ret;
+	if (!(opts && opts->overwrite) && access(path, F_OK) == 0)
+		return vdi_error(-EEXIST, "vdi_create", path,
+				 "file exists (remove it or ask to overwrite)");
+	dcopy = strdup(path);
+	bcopy = strdup(path);
+	if (!dcopy || !bcopy ||
+	    asprintf(&tmp, "%s/.%s.XXXXXX", dirname(dcopy), basename(bcopy)) < 0) {
+		tmp = NULL;
+		ret = vdi_error(-ENOMEM, "vdi_create", path, "out of memory");
+		goto out;
+	}
+	fd = mkstemp(tmp);
+	if (fd < 0) {
+		ret = vdi_error(-errno, "vdi_create", path,
+				"cannot create a file next to it: %s",
+				strerror(errno));
+		free(tmp);
+		tmp = NULL;
+		goto out;
+	}
+	fchmod(fd, 0644);
+
+	vdi_header_encode(&h, pre);
+	ret = write_all(fd, pre, sizeof(pre), 0);
+	if (ret == 0)
+		ret = write_bmap(fd, &h);
+	if (ret < 0) {
+		ret = vdi_error(ret, "vdi_create", path, "write: %s",
+				strerror(-ret));
+		goto out;
+	}
+	end = h.offset_data;
+	if (h.type == VDI_TYPE_STATIC) {
+		end += (uint64_t)h.blocks * h.block_size;
+		ret = posix_fallocate(fd, h.offset_data, (off_t)(end - h.offset_data));
+		if (ret == ENOSPC || ret == EFBIG) {
+			ret = vdi_error(-ret, "vdi_create", path,
+					"cannot preallocate %" PRIu64 " bytes: %s",
+					end - h.offset_data, strerror(ret));
+			goto out;
+		}
+	}
+	if (ftruncate(fd, (off_t)end) < 0 || fsync(fd) < 0) {
+		ret = vdi_error(-errno, "vdi_create", path, "%s",
+				strerror(errno));
+		goto out;
+	}
+	if (rename(tmp, path) < 0) {
+		ret = vdi_error(-errno, "vdi_create", path, "rename: %s",
+				strerror(errno));
+		goto out;
+	}
+	free(tmp);
+	tmp = NULL;
+	ret = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (tmp) {
+		unlink(tmp);
+		free(tmp);
+	}
+	free(dcopy);
+	free(bcopy);
+	return ret;
+}

@@ -1,0 +1,504 @@
+/* Opening and closing images; the allocator and the on-disk block map. */
+#include "image.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "meta.h"
+#include "queue.h"
+
+#define ENTRIES_PER_SECTOR (VDI_SECTOR / 4)
+
+static uint32_t le32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+/* pread/pwrite the whole range, retrying short transfers and EINTR. */
+static int full_io(int fd, void *buf, size_t len, uint64_t off, bool write)
+{
+	unsigned char *p = buf;
+
+	while (len) {
+		ssize_t n = write ? pwrite(fd, p, len, (off_t)off)
+				  : pread(fd, p, len, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return write ? -EIO : -ENODATA;
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+static unsigned query_dio_align(int fd)
+{
+#ifdef STATX_DIOALIGN
+	struct statx stx;
+
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 &&
+	    (stx.stx_mask & STATX_DIOALIGN) && stx.stx_dio_offset_align) {
+		unsigned a = stx.stx_dio_offset_align;
+
+		if (stx.stx_dio_mem_align > a)
+			a = stx.stx_dio_mem_align;
+		return a < VDI_SECTOR ? VDI_SECTOR : a;
+	}
+#endif
+	return 4096;
+}
+
+static int take_lock(struct vdi_image *img)
+{
+	struct flock fl = {
+		.l_type = (img->flags & VDI_OPEN_RDONLY) ? F_RDLCK : F_WRLCK,
+		.l_whence = SEEK_SET,
+	};
+
+	if (img->flags & VDI_OPEN_NOLOCK)
+		return 0;
+	/* The lock lives on a descriptor of its own that no ring ever holds: a
+	 * ring's teardown in the kernel is asynchronous and would keep a lock
+	 * on a registered descriptor alive after vdi_close() returned. */
+	img->lock_fd = open(img->path, ((img->flags & VDI_OPEN_RDONLY) ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (img->lock_fd < 0)
+		return vdi_error(-errno, "vdi_open", img->path, "%s",
+				 strerror(errno));
+	if (fcntl(img->lock_fd, F_OFD_SETLK, &fl) == 0)
+		return 0;
+	if (errno == EAGAIN || errno == EACCES)
+		return vdi_error(-EBUSY, "vdi_open", img->path,
+				 "image is in use by another process");
+	return vdi_error(-errno, "vdi_open", img->path,
+			 "cannot lock the image: %s", strerror(errno));
+}
+
+/* Read the block map and derive the allocator state from it.  The next
+ * free physical block comes from the map and the file size, never from
+ * the header's count: a header that lags the map must not make two
+ * virtual blocks share one physical block. */
+static int load_bmap(struct vdi_image *img, uint64_t file_size)
+{
+	const struct vdi_header *h = &img->hdr;
+	uint64_t bytes, slots_in_file = 0, max_index = 0;
+	unsigned char *raw;
+	uint32_t i, entries;
+	int ret;
+
+	img->bmap_sectors = (uint32_t)((vdi_bmap_bytes(h) + VDI_SECTOR - 1) /
+				       VDI_SECTOR);
+	entries = img->bmap_sectors * ENTRIES_PER_SECTOR;
+	bytes = (uint64_t)img->bmap_sectors * VDI_SECTOR;
+	/* Validation put the map inside the file; its last sector may run
+	 * into bytes the file does not have only when the data offset is not
+	 * past it, which validation also excluded (or there are no blocks). */
+	img->map = calloc(h->blocks ? h->blocks : 1, sizeof(*img->map));
+	img->disk_map = calloc(entries ? entries : 1, sizeof(uint32_t));
+	img->dirty = calloc((img->bmap_sectors + 63) / 64 + 1, sizeof(uint64_t));
+	raw = malloc(bytes ? bytes : 1);
+	if (!img->map || !img->disk_map || !img->dirty || !raw) {
+		free(raw);
+		return vdi_error(-ENOMEM, "vdi_open", img->path,
+				 "cannot allocate the block map (%" PRIu32
+				 " entries)", h->blocks);
+	}
+	memset(raw, 0, bytes);
+	if (bytes) {
+		uint64_t avail = file_size - h->offset_bmap;
+
+		ret = full_io(img->meta_fd, raw, bytes < avail ? bytes : avail,
+			      h->offset_bmap, false);
+		if (ret < 0) {
+			free(raw);
+			return vdi_error(ret, "vdi_open", img->path,
+					 "cannot read the block map: %s",
+					 strerror(-ret));
+		}
+	}
+	for (i = 0; i < entries; i++)
+		img->disk_map[i] = le32(raw + 4 * (size_t)i);
+	free(raw);
+
+	if (file_size > h->offset_data)
+		slots_in_file = (file_size - h->offset_data + img->slot_size - 1) /
+				img->slot_size;
+	for (i = 0; i < h->blocks; i++) {
+		uint32_t e = img->disk_map[i];
+
+		atomic_init(&img->map[i], e);
+		if (!vdi_entry_is_data(e))
+			continue;
+		img->blocks_mapped++;
+		if ((uint64_t)e + 1 > max_index)
+			max_index = (uint64_t)e + 1;
+	}
+	img->bad_lo = (uint32_t)(slots_in_file < UINT32_MAX ? slots_in_file
+							    : UINT32_MAX);
+	img->bad_hi = max_index > slots_in_file ? (uint32_t)max_index
+						: img->bad_lo;
+	img->next_free = max_index > slots_in_file ? max_index : slots_in_file;
+	img->next_free_open = img->next_free;
+	return 0;
+}
+
+int vdi_open(const char *path, unsigned flags, struct vdi_image **out)
+{
+	struct vdi_image *img;
+	struct stat st;
+	char why[256];
+	int oflags, ret;
+	ssize_t n;
+
+	*out = NULL;
+	vdi_error_clear();
+	if (flags & ~(VDI_OPEN_RDONLY | VDI_OPEN_DIRECT | VDI_OPEN_NOLOCK))
+		return vdi_error(-EINVAL, __func__, path,
+				 "unknown flags 0x%x", flags);
+	img = calloc(1, sizeof(*img));
+	if (!img || !(img->path = strdup(path))) {
+		free(img);
+		return vdi_error(-ENOMEM, __func__, path, "out of memory");
+	}
+	img->flags = flags;
+	img->fd = img->meta_fd = img->lock_fd = -1;
+	pthread_mutex_init(&img->lock, NULL);
+	pthread_cond_init(&img->meta_cond, NULL);
+
+	oflags = ((flags & VDI_OPEN_RDONLY) ? O_RDONLY : O_RDWR) | O_CLOEXEC;
+	img->meta_fd = open(path, oflags);
+	if (img->meta_fd < 0) {
+		ret = vdi_error(-errno, __func__, path, "%s", strerror(errno));
+		goto out_free;
+	}
+	if (fstat(img->meta_fd, &st) < 0) {
+		ret = vdi_error(-errno, __func__, path, "%s", strerror(errno));
+		goto out_free;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		ret = vdi_error(-EINVAL, __func__, path,
+				"not a regular file");
+		goto out_free;
+	}
+	ret = take_lock(img);
+	if (ret < 0)
+		goto out_free;
+
+	n = pread(img->meta_fd, img->preamble, sizeof(img->preamble), 0);
+	if (n < 0) {
+		ret = vdi_error(-errno, __func__, path,
+				"cannot read the header: %s", strerror(errno));
+		goto out_free;
+	}
+	ret = vdi_header_decode(img->preamble, (size_t)n, &img->hdr, why,
+				sizeof(why));
+	if (ret == 0)
+		ret = vdi_header_validate(&img->hdr, (uint64_t)st.st_size, why,
+					  sizeof(why));
+	if (ret < 0) {
+		vdi_error(ret, __func__, path, "%s", why);
+		goto out_free;
+	}
+	img->disk_size = vdi_header_disk_size(&img->hdr);
+	img->block_shift = (unsigned)__builtin_ctz(img->hdr.block_size);
+	img->slot_size = vdi_slot_size(&img->hdr);
+
+	ret = load_bmap(img, (uint64_t)st.st_size);
+	if (ret < 0)
+		goto out_free;
+
+	img->fd = open(path, oflags | ((flags & VDI_OPEN_DIRECT) ? O_DIRECT : 0));
+	if (img->fd < 0) {
+		ret = vdi_error(-errno, __func__, path, "%s%s", strerror(errno),
+				errno == EINVAL && (flags & VDI_OPEN_DIRECT)
+					? " (the file system refuses O_DIRECT)"
+					: "");
+		goto out_free;
+	}
+	img->dio_align = (flags & VDI_OPEN_DIRECT) ? query_dio_align(img->fd)
+						   : 1;
+	if (!(flags & VDI_OPEN_RDONLY)) {
+		ret = vdi_meta_ring_init(img);
+		if (ret < 0)
+			goto out_free;
+	}
+	*out = img;
+	return 0;
+
+out_free:
+	if (img->fd >= 0)
+		close(img->fd);
+	if (img->meta_fd >= 0)
+		close(img->meta_fd);
+	if (img->lock_fd >= 0)
+		close(img->lock_fd);
+	free((void *)img->map);
+	free(img->disk_map);
+	free(img->dirty);
+	free(img->path);
+	pthread_mutex_destroy(&img->lock);
+	pthread_cond_destroy(&img->meta_cond);
+	free(img);
+	return ret;
+}
+
+int vdi_close(struct vdi_image *img)
+{
+	int ret = 0;
+
+	if (!img)
+		return 0;
+	vdi_error_clear();
+	if (img->live_queues)
+		return vdi_error(-EBUSY, __func__, img->path,
+				 "%u queues are still open; destroy them first",
+				 img->live_queues);
+	vdi_sync_pool_destroy(img);
+
+	pthread_mutex_lock(&img->lock);
+	vdi_meta_ring_exit(img);
+	if (!(img->flags & VDI_OPEN_RDONLY) && img->written) {
+		ret = vdi_image_extend(img);
+		if (ret == 0)
+			ret = vdi_image_writeback_sync(img);
+		if (ret == 0 && fdatasync(img->meta_fd) < 0)
+			ret = vdi_error(-errno, __func__, img->path,
+					"fdatasync: %s", strerror(errno));
+	}
+	if (ret == 0 && img->meta_error)
+		ret = vdi_error(img->meta_error, __func__, img->path,
+				"an earlier block-map write failed: %s",
+				strerror(-img->meta_error));
+	pthread_mutex_unlock(&img->lock);
+
+	close(img->fd);
+	close(img->meta_fd);
+	close(img->lock_fd);
+	free((void *)img->map);
+	free(img->disk_map);
+	free(img->dirty);
+	free(img->path);
+	pthread_mutex_destroy(&img->lock);
+	pthread_cond_destroy(&img->meta_cond);
+	free(img);
+	return ret;
+}
+
+void vdi_image_mark_dirty(struct vdi_image *img, uint32_t vb)
+{
+	uint32_t s = vb / ENTRIES_PER_SECTOR;
+
+	if (!(img->dirty[s / 64] & (1ull << (s % 64)))) {
+		img->dirty[s / 64] |= 1ull << (s % 64);
+		img->dirty_count++;
+	}
+}
+
+int vdi_image_alloc(struct vdi_image *img, uint32_t vb, uint32_t *index)
+{
+	uint32_t e;
+	int ret = 0;
+
+	pthread_mutex_lock(&img->lock);
+	e = vdi_map_get(img, vb);
+	if (vdi_entry_is_data(e)) {
+		*index = e;
+		goto out;
+	}
+	if (img->next_free >= VDI_BMAP_ZERO ||
+	    vdi_slot_offset(img, img->next_free + 1) > (UINT64_C(1) << 62)) {
+		ret = vdi_error(-EFBIG, "vdi_queue_submit", img->path,
+				"no physical block left to allocate (next index "
+				"%" PRIu64 "); run 'vdi check' on the image",
+				img->next_free);
+		goto out;
+	}
+	*index = (uint32_t)img->next_free++;
+	img->written = true;
+	atomic_store_explicit(&img->map[vb], *index, memory_order_release);
+	atomic_fetch_add_explicit(&img->stats.blocks_allocated, 1,
+				  memory_order_relaxed);
+out:
+	pthread_mutex_unlock(&img->lock);
+	return ret;
+}
+
+void vdi_image_publish(struct vdi_image *img, uint32_t vb, uint32_t n)
+{
+	uint32_t i;
+
+	pthread_mutex_lock(&img->lock);
+	for (i = vb; i < vb + n; i++) {
+		uint32_t e = vdi_map_get(img, i);
+
+		if (img->disk_map[i] == e)
+			continue;
+		if (!vdi_entry_is_data(img->disk_map[i]) && vdi_entry_is_data(e))
+			img->blocks_mapped++;
+		img->disk_map[i] = e;
+		vdi_image_mark_dirty(img, i);
+		if (img->hdr.blocks_allocated != img->blocks_mapped) {
+			img->hdr.blocks_allocated = img->blocks_mapped;
+			img->header_dirty = true;
+		}
+	}
+	pthread_mutex_unlock(&img->lock);
+}
+
+void vdi_image_bmap_bytes(const struct vdi_image *img, uint32_t first,
+			  uint32_t n, unsigned char *buf)
+{
+	const uint32_t *src = img->disk_map + (size_t)first * ENTRIES_PER_SECTOR;
+	size_t i, count = (size_t)n * ENTRIES_PER_SECTOR;
+
+	for (i = 0; i < count; i++) {
+		buf[4 * i] = (unsigned char)src[i];
+		buf[4 * i + 1] = (unsigned char)(src[i] >> 8);
+		buf[4 * i + 2] = (unsigned char)(src[i] >> 16);
+		buf[4 * i + 3] = (unsigned char)(src[i] >> 24);
+	}
+}
+
+int vdi_image_writeback_sync(struct vdi_image *img)
+{
+	uint32_t s = 0;
+	int ret;
+
+	while (img->dirty_count && s < img->bmap_sectors) {
+		uint32_t end;
+		unsigned char *buf;
+
+		if (!(img->dirty[s / 64] & (1ull << (s % 64)))) {
+			s++;
+			continue;
+		}
+		for (end = s; end < img->bmap_sectors &&
+			      (img->dirty[end / 64] & (1ull << (end % 64)));
+		     end++)
+			img->dirty[end / 64] &= ~(1ull << (end % 64));
+		img->dirty_count -= end - s;
+		buf = malloc((size_t)(end - s) * VDI_SECTOR);
+		if (!buf)
+			return vdi_error(-ENOMEM, "vdi_close", img->path,
+					 "out of memory");
+		vdi_image_bmap_bytes(img, s, end - s, buf);
+		ret = full_io(img->meta_fd, buf, (size_t)(end - s) * VDI_SECTOR,
+			      img->hdr.offset_bmap + (uint64_t)s * VDI_SECTOR,
+			      true);
+		free(buf);
+		if (ret < 0)
+			return vdi_error(ret, "vdi_close", img->path,
+					 "cannot write the block map: %s",
+					 strerror(-ret));
+		atomic_fetch_add(&img->stats.meta_writes, 1);
+		atomic_fetch_add(&img->stats.meta_write_bytes,
+				 (uint64_t)(end - s) * VDI_SECTOR);
+		s = end;
+	}
+	if (img->header_dirty) {
+		vdi_header_encode(&img->hdr, img->preamble);
+		ret = full_io(img->meta_fd, img->preamble, VDI_PREAMBLE_SIZE, 0,
+			      true);
+		if (ret < 0)
+			return vdi_error(ret, "vdi_close", img->path,
+					 "cannot write the header: %s",
+					 strerror(-ret));
+		img->header_dirty = false;
+		atomic_fetch_add(&img->stats.meta_writes, 1);
+		atomic_fetch_add(&img->stats.meta_write_bytes, VDI_PREAMBLE_SIZE);
+	}
+	return 0;
+}
+
+int vdi_image_extend(struct vdi_image *img)
+{
+	uint64_t end = vdi_slot_offset(img, img->next_free);
+	struct stat st;
+
+	if (fstat(img->meta_fd, &st) < 0)
+		return vdi_error(-errno, "vdi_flush", img->path, "fstat: %s",
+				 strerror(errno));
+	if (img->next_free == img->next_free_open || (uint64_t)st.st_size >= end)
+		return 0;
+	if (ftruncate(img->meta_fd, (off_t)end) < 0)
+		return vdi_error(-errno, "vdi_flush", img->path,
+				 "cannot extend the file to %" PRIu64
+				 " bytes: %s", end, strerror(errno));
+	return 0;
+}
+
+uint64_t vdi_get_size(const struct vdi_image *img)
+{
+	return img->disk_size;
+}
+
+static void copy_text(char *dst, const char *src, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n && src[i]; i++)
+		dst[i] = src[i];
+	dst[i] = '\0';
+}
+
+int vdi_get_info(struct vdi_image *img, struct vdi_info *info)
+{
+	const struct vdi_header *h = &img->hdr;
+	struct stat st;
+
+	memset(info, 0, sizeof(*info));
+	pthread_mutex_lock(&img->lock);
+	info->disk_size = img->disk_size;
+	info->disk_size_stored = h->disk_size;
+	info->version = h->version;
+	info->header_size = h->header_size;
+	info->type = h->type;
+	info->image_flags = h->flags;
+	info->offset_bmap = h->offset_bmap;
+	info->offset_data = h->offset_data;
+	info->block_size = h->block_size;
+	info->block_extra = h->block_extra;
+	info->blocks = h->blocks;
+	info->blocks_allocated = h->blocks_allocated;
+	info->blocks_mapped = img->blocks_mapped;
+	info->cylinders = h->cylinders;
+	info->heads = h->heads;
+	info->sectors = h->sectors;
+	info->sector_size = h->sector_size;
+	info->lchs_cylinders = h->lchs_cylinders;
+	info->lchs_heads = h->lchs_heads;
+	info->lchs_sectors = h->lchs_sectors;
+	info->lchs_sector_size = h->lchs_sector_size;
+	vdi_uuid_swap(info->uuid_create, h->uuid_create);
+	vdi_uuid_swap(info->uuid_modify, h->uuid_modify);
+	vdi_uuid_swap(info->uuid_link, h->uuid_link);
+	vdi_uuid_swap(info->uuid_parent_modify, h->uuid_parent_modify);
+	copy_text(info->description, h->description, VDI_DESC_SIZE);
+	copy_text(info->banner, h->banner, VDI_BANNER_SIZE);
+	pthread_mutex_unlock(&img->lock);
+	if (fstat(img->meta_fd, &st) == 0)
+		info->file_size = (uint64_t)st.st_size;
+	return 0;
+}
+
+void vdi_get_stats(struct vdi_image *img, struct vdi_stats *st)
+{
+	st->sqes = atomic_load(&img->stats.sqes);
+	st->enters = atomic_load(&img->stats.enters);
+	st->data_read_bytes = atomic_load(&img->stats.data_read_bytes);
+	st->data_write_bytes = atomic_load(&img->stats.data_write_bytes);
+	st->meta_writes = atomic_load(&img->stats.meta_writes);
+	st->meta_write_bytes = atomic_load(&img->stats.meta_write_bytes);
+	st->blocks_allocated = atomic_load(&img->stats.blocks_allocated);
+	st->flushes = atomic_load(&img->stats.flushes);
+}

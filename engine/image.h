@@ -1,0 +1,117 @@
+/* The image handle shared by every queue: header, block maps, allocator and
+ * the metadata write-back state.  Internal to the library. */
+#ifndef LIBVDI_IMAGE_H
+#define LIBVDI_IMAGE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <liburing.h>
+
+#include "format.h"
+#include "vdi.h"
+
+struct vdi_queue;
+
+struct vdi_image {
+	char *path;
+	unsigned flags;
+	int fd;       /* data I/O; O_DIRECT when asked */
+	int meta_fd;  /* header and block map; always buffered */
+	int lock_fd;  /* holds the OFD lock; never given to a ring */
+	unsigned dio_align; /* O_DIRECT offset/length/memory alignment */
+
+	struct vdi_header hdr;
+	unsigned char preamble[VDI_PREAMBLE_SIZE]; /* sector 0 as on disk */
+	uint64_t disk_size;
+	unsigned block_shift;
+	uint64_t slot_size;
+
+	/* The map I/O follows.  Entries change only from FREE/ZERO to an
+	 * index, under `lock`; readers load them without the lock. */
+	_Atomic uint32_t *map;
+	/* The map as it is (or is about to be) on disk: an allocation enters
+	 * it only once the data write that made it has completed, so the
+	 * block map never points at data that is not there.  Sized to whole
+	 * sectors, so the padding after the last entry is written back as it
+	 * was read.  Under `lock`. */
+	uint32_t *disk_map;
+	uint32_t bmap_sectors;
+	uint64_t *dirty;       /* bit per block-map sector */
+	uint32_t dirty_count;
+	bool header_dirty;
+
+	/* Entries in [bad_lo, bad_hi) point past the end of the file as it
+	 * was at open: reading or writing those blocks fails with EIO.
+	 * Allocation starts past both them and the end of the file, where the
+	 * file reads as zeros: a new block needs no zero-filling. */
+	uint32_t bad_lo, bad_hi;
+
+	pthread_mutex_t lock;
+	pthread_cond_t meta_cond;
+	uint64_t next_free;    /* next physical block to hand out */
+	uint64_t next_free_open; /* next_free as it was at open */
+	uint32_t blocks_mapped; /* entries in disk_map that point at data */
+	struct vdi_queue *meta_owner; /* a flush's metadata writes in flight */
+	struct io_uring meta_ring;    /* per-batch metadata write-back */
+	bool meta_ring_ready;
+	unsigned meta_ring_inflight;
+	int meta_error;        /* sticky: a metadata write failed */
+	bool written;          /* anything written through this handle */
+	unsigned live_queues;  /* made by users (not the sync pool) */
+	struct vdi_queue *sync_pool;
+
+	struct {
+		atomic_uint_fast64_t sqes, enters, data_read_bytes,
+			data_write_bytes, meta_writes, meta_write_bytes,
+			blocks_allocated, flushes;
+	} stats;
+};
+
+static inline bool vdi_entry_is_data(uint32_t e)
+{
+	return e < VDI_BMAP_ZERO;
+}
+
+static inline uint32_t vdi_map_get(const struct vdi_image *img, uint32_t vb)
+{
+	return atomic_load_explicit(&img->map[vb], memory_order_acquire);
+}
+
+static inline bool vdi_entry_is_bad(const struct vdi_image *img, uint32_t e)
+{
+	return e >= img->bad_lo && e < img->bad_hi;
+}
+
+/* File offset where physical block `index` starts (its extra bytes first). */
+static inline uint64_t vdi_slot_offset(const struct vdi_image *img,
+				       uint64_t index)
+{
+	return img->hdr.offset_data + index * img->slot_size;
+}
+
+/* Allocate a physical block for virtual block `vb` if it has none; returns
+ * its index in *index.  Takes the lock. */
+int vdi_image_alloc(struct vdi_image *img, uint32_t vb, uint32_t *index);
+
+/* A data write covering virtual blocks [vb, vb + n) completed: enter their
+ * allocations into the on-disk map.  Takes the lock. */
+void vdi_image_publish(struct vdi_image *img, uint32_t vb, uint32_t n);
+
+/* Fill `buf` with block-map sectors [first, first + n) from disk_map.
+ * Under the lock. */
+void vdi_image_bmap_bytes(const struct vdi_image *img, uint32_t first,
+			  uint32_t n, unsigned char *buf);
+
+/* Write back every dirty block-map sector and the header with pwrite.
+ * Under the lock, with no metadata in flight. */
+int vdi_image_writeback_sync(struct vdi_image *img);
+
+/* Make the file long enough to hold every allocated block. Under the lock. */
+int vdi_image_extend(struct vdi_image *img);
+
+void vdi_image_mark_dirty(struct vdi_image *img, uint32_t vb);
+
+#endif

@@ -1,0 +1,248 @@
+/* libvdi: VirtualBox Disk Image (VDI) I/O on io_uring.
+ *
+ * Error model: every call that can fail returns a negative errno (or NULL)
+ * and leaves a message for the calling thread, read with vdi_errmsg().  The
+ * message names the call, the file and the problem, for example
+ *   "vdi_open: disk.vdi: block size 3000 is not a power of two".
+ *
+ * Threading: one struct vdi_image may be shared by many threads.  Each
+ * thread that does I/O creates its own struct vdi_queue (one io_uring) from
+ * the image; a queue is used by one thread at a time.  The synchronous calls
+ * (vdi_pread, vdi_pwrite, vdi_flush) use a queue owned by the calling thread
+ * and created on first use.
+ */
+#ifndef LIBVDI_VDI_H
+#define LIBVDI_VDI_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <time.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VDI_VERSION_MAJOR 0
+#define VDI_VERSION_MINOR 1
+
+struct vdi_image;
+struct vdi_queue;
+
+/* The message left by the last failing libvdi call on this thread ("" if
+ * none).  The pointer stays valid until the next libvdi call on the thread. */
+const char *vdi_errmsg(void);
+
+/* ---- Images ---------------------------------------------------------- */
+
+enum vdi_image_type {
+	VDI_TYPE_DYNAMIC = 1,
+	VDI_TYPE_STATIC = 2,
+	VDI_TYPE_UNDO = 3,
+	VDI_TYPE_DIFF = 4,
+};
+
+/* vdi_open flags */
+#define VDI_OPEN_RDONLY 0x1u /* read-only; takes a shared lock */
+#define VDI_OPEN_DIRECT 0x2u /* O_DIRECT; unaligned requests still work */
+#define VDI_OPEN_NOLOCK 0x4u /* take no OFD lock (the caller serialises) */
+
+/* Open an existing image.  Takes an OFD lock on the file: exclusive for
+ * writers, shared for readers; -EBUSY "image is in use by another process"
+ * when another process holds a conflicting lock. */
+int vdi_open(const char *path, unsigned flags, struct vdi_image **out);
+
+/* Write back pending metadata, release the lock and free the handle.
+ * Returns 0 or the first error met while writing back; the handle is freed
+ * either way.  vdi_close(NULL) is a no-op returning 0.  All queues made from
+ * the image must have been destroyed first. */
+int vdi_close(struct vdi_image *img);
+
+#define VDI_DEFAULT_BLOCK_SIZE (1u << 20)
+#define VDI_MIN_BLOCK_SIZE (1u << 17) /* the range VirtualBox opens */
+#define VDI_MAX_BLOCK_SIZE (1u << 27)
+
+struct vdi_create_opts {
+	enum vdi_image_type type; /* 0 means VDI_TYPE_DYNAMIC */
+	uint32_t block_size;      /* 0 means VDI_DEFAULT_BLOCK_SIZE */
+	const char *description;  /* NULL for none; at most 255 bytes */
+	const unsigned char *uuid; /* 16 bytes, RFC 4122 order; NULL: random */
+	int overwrite;            /* replace an existing file */
+};
+
+/* Create a new image of `size` bytes (rounded up to 512).  `opts` may be
+ * NULL.  Static images are fully preallocated.  The block map and the data
+ * area start on 1 MiB boundaries.  The file is created next to `path` under
+ * a temporary name and renamed into place, so a failure leaves nothing. */
+int vdi_create(const char *path, uint64_t size,
+	       const struct vdi_create_opts *opts);
+
+/* Everything the header says, decoded.  UUIDs are in RFC 4122 byte order
+ * (as uuid_unparse() expects), converted from VirtualBox's order. */
+struct vdi_info {
+	uint64_t disk_size;        /* virtual size, rounded up to 512 */
+	uint64_t disk_size_stored; /* as stored in the header */
+	uint64_t file_size;        /* size of the container file */
+	uint32_t version;          /* major << 16 | minor */
+	uint32_t header_size;      /* 384 or 400 */
+	uint32_t type;             /* enum vdi_image_type */
+	uint32_t image_flags;
+	uint32_t offset_bmap;
+	uint32_t offset_data;
+	uint32_t block_size;
+	uint32_t block_extra;
+	uint32_t blocks;           /* blocks in the image */
+	uint32_t blocks_allocated; /* as the header says */
+	uint32_t blocks_mapped;    /* entries pointing at data, counted */
+	uint32_t cylinders, heads, sectors, sector_size; /* legacy geometry */
+	uint32_t lchs_cylinders, lchs_heads, lchs_sectors, lchs_sector_size;
+	unsigned char uuid_create[16];
+	unsigned char uuid_modify[16];
+	unsigned char uuid_link[16];
+	unsigned char uuid_parent_modify[16];
+	char description[257];
+	char banner[65];
+};
+
+int vdi_get_info(struct vdi_image *img, struct vdi_info *info);
+
+/* Virtual disk size in bytes. */
+uint64_t vdi_get_size(const struct vdi_image *img);
+
+/* ---- Allocation map --------------------------------------------------- */
+
+#define VDI_BMAP_FREE 0xFFFFFFFFu
+#define VDI_BMAP_ZERO 0xFFFFFFFEu
+
+enum vdi_extent_kind {
+	VDI_EXTENT_UNALLOCATED = 0, /* reads as zeros, no data in the file */
+	VDI_EXTENT_ZERO = 1,        /* discarded block: reads as zeros */
+	VDI_EXTENT_DATA = 2,        /* data stored at file_offset */
+	VDI_EXTENT_BAD = 3,         /* entry points outside the file */
+};
+
+struct vdi_extent {
+	uint64_t start;       /* virtual offset */
+	uint64_t length;
+	uint64_t file_offset; /* for VDI_EXTENT_DATA */
+	enum vdi_extent_kind kind;
+};
+
+/* Describe the longest run of same-kind blocks starting at virtual offset
+ * `start` (data runs must also be contiguous in the file).  Returns 0, or
+ * -EINVAL past the end of the disk. */
+int vdi_map_extent(struct vdi_image *img, uint64_t start,
+		   struct vdi_extent *ext);
+
+/* ---- Consistency check --------------------------------------------------- */
+
+struct vdi_check_result {
+	uint64_t corruptions;      /* problems that may lose or mix up data */
+	uint64_t leaks;            /* unreferenced data blocks in the file */
+	uint64_t leaked_bytes;
+	uint32_t blocks_mapped;    /* entries that point at data */
+	uint32_t out_of_range;     /* index >= blocks in image */
+	uint32_t past_eof;         /* data block not inside the file */
+	uint32_t duplicates;       /* physical block used by two entries */
+	uint32_t allocated_mismatch; /* header count differs from the map */
+	uint64_t image_end_offset; /* where the last used data ends */
+};
+
+/* Called once for each problem found, with a one-line description. */
+typedef void (*vdi_check_report_fn)(void *opaque, const char *problem);
+
+/* Read-only consistency check of an open image. */
+int vdi_check(struct vdi_image *img, struct vdi_check_result *res,
+	      vdi_check_report_fn report, void *opaque);
+
+/* ---- Asynchronous I/O ---------------------------------------------------- */
+
+#define VDI_QUEUE_SQPOLL 0x1u  /* kernel thread polls the submission queue */
+#define VDI_QUEUE_IOPOLL 0x2u  /* polled completions (needs VDI_OPEN_DIRECT) */
+
+/* Create a queue (one io_uring) able to hold `depth` requests in flight.
+ * Flags the kernel refuses are dropped; vdi_queue_flags() tells which
+ * stayed. */
+int vdi_queue_create(struct vdi_image *img, unsigned depth, unsigned flags,
+		     struct vdi_queue **out);
+
+/* Wait for every request in flight, then free the queue.  NULL is a no-op. */
+void vdi_queue_destroy(struct vdi_queue *q);
+
+unsigned vdi_queue_flags(const struct vdi_queue *q);
+
+/* Register caller buffers with the ring; then vdi_queue_read_fixed() and
+ * vdi_queue_write_fixed() may name them by index. */
+int vdi_queue_register_buffers(struct vdi_queue *q, const struct iovec *iov,
+			       unsigned nr);
+
+/* Queue a request.  Nothing reaches the kernel until vdi_queue_submit().
+ * The iovec array is copied; the buffers must stay valid until the
+ * request completes.  -EAGAIN when `depth` requests are already queued or
+ * in flight: reap some first.  -EINVAL beyond the end of the disk. */
+int vdi_queue_readv(struct vdi_queue *q, const struct iovec *iov, int iovcnt,
+		    uint64_t offset, void *tag);
+int vdi_queue_writev(struct vdi_queue *q, const struct iovec *iov, int iovcnt,
+		     uint64_t offset, void *tag);
+int vdi_queue_read(struct vdi_queue *q, void *buf, size_t len,
+		   uint64_t offset, void *tag);
+int vdi_queue_write(struct vdi_queue *q, const void *buf, size_t len,
+		    uint64_t offset, void *tag);
+int vdi_queue_read_fixed(struct vdi_queue *q, void *buf, size_t len,
+			 uint64_t offset, unsigned buf_index, void *tag);
+int vdi_queue_write_fixed(struct vdi_queue *q, const void *buf, size_t len,
+			  uint64_t offset, unsigned buf_index, void *tag);
+
+/* A flush completes after every write that completed before it was queued
+ * is durable, with the block map and header that point at it. */
+int vdi_queue_flush(struct vdi_queue *q, void *tag);
+
+/* Send every queued request to the kernel, together with the block-map and
+ * header updates that completed allocations need (once per batch).
+ * Returns the number of requests submitted, or a negative errno. */
+int vdi_queue_submit(struct vdi_queue *q);
+
+struct vdi_completion {
+	void *tag;
+	int64_t res; /* bytes transferred (0 for a flush) or -errno */
+};
+
+/* Reap between `min` and `max` completions into `out`.  Waits at most
+ * `timeout` (NULL: no limit) for the first `min`.  Returns the number
+ * reaped (possibly fewer than `min` on timeout) or a negative errno. */
+int vdi_queue_reap(struct vdi_queue *q, struct vdi_completion *out,
+		   unsigned min, unsigned max, const struct timespec *timeout);
+
+/* Requests queued or in flight on this queue. */
+unsigned vdi_queue_pending(const struct vdi_queue *q);
+
+/* ---- Synchronous I/O ------------------------------------------------------ */
+
+/* Whole transfers: the return value is `len`, or a negative errno. */
+ssize_t vdi_pread(struct vdi_image *img, void *buf, size_t len,
+		  uint64_t offset);
+ssize_t vdi_pwrite(struct vdi_image *img, const void *buf, size_t len,
+		   uint64_t offset);
+int vdi_flush(struct vdi_image *img);
+
+/* ---- Statistics ---------------------------------------------------------- */
+
+struct vdi_stats {
+	uint64_t sqes;            /* SQEs submitted, data and metadata */
+	uint64_t enters;          /* io_uring_enter system calls */
+	uint64_t data_read_bytes;
+	uint64_t data_write_bytes;
+	uint64_t meta_writes;     /* block-map and header write SQEs */
+	uint64_t meta_write_bytes;
+	uint64_t blocks_allocated; /* by this handle */
+	uint64_t flushes;
+};
+
+void vdi_get_stats(struct vdi_image *img, struct vdi_stats *st);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LIBVDI_VDI_H */

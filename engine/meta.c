@@ -1,0 +1,183 @@
+/* Metadata write-back.  The block map and the header are written through a
+ * buffered descriptor of their own.  Between flushes they go out once per
+ * submission batch on a small ring that belongs to the image, so that no
+ * caller's queue has to be reaped for them to complete; a flush writes what
+ * is left on its own queue, linked before its fsync. */
+#include "meta.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "image.h"
+#include "queue.h"
+
+#define META_RING_ENTRIES 32
+/* Most block-map write SQEs one write-back may use: more dirty runs than
+ * this are written as one range (clean sectors in it hold what the disk
+ * already has, so rewriting them is harmless). */
+#define MAX_META_RUNS 16
+/* Dirty runs this close (in sectors) are merged into one write. */
+#define META_GAP 8
+
+void vdi_sqe_set_fd(struct vdi_image *img, struct io_uring_sqe *sqe,
+		    int which, bool fixed)
+{
+	if (fixed) {
+		sqe->fd = which;
+		sqe->flags |= IOSQE_FIXED_FILE;
+	} else {
+		sqe->fd = which == FD_DATA ? img->fd : img->meta_fd;
+	}
+}
+
+int vdi_meta_ring_init(struct vdi_image *img)
+{
+	int ret = io_uring_queue_init(META_RING_ENTRIES, &img->meta_ring, 0);
+
+	if (ret < 0)
+		return vdi_error(ret, "vdi_open", img->path,
+				 "io_uring_queue_init: %s", strerror(-ret));
+	img->meta_ring_ready = true;
+	return 0;
+}
+
+void vdi_meta_ring_exit(struct vdi_image *img)
+{
+	if (!img->meta_ring_ready)
+		return;
+	vdi_meta_ring_reap(img, true);
+	io_uring_queue_exit(&img->meta_ring);
+	img->meta_ring_ready = false;
+}
+
+void vdi_meta_write_done(struct vdi_image *img, struct vdi_sub *s, int res)
+{
+	if (res < 0 || (size_t)res != s->len) {
+		img->meta_error = res < 0 ? res : -EIO;
+		vdi_error(img->meta_error, "vdi_queue_submit", img->path,
+			  "block-map or header write failed: %s",
+			  strerror(-img->meta_error));
+	}
+	free(s->bounce);
+	free(s);
+}
+
+void vdi_meta_ring_reap(struct vdi_image *img, bool idle)
+{
+	struct io_uring_cqe *cqe;
+
+	while (img->meta_ring_inflight) {
+		if (io_uring_peek_cqe(&img->meta_ring, &cqe) != 0) {
+			if (!idle)
+				return;
+			if (io_uring_wait_cqe(&img->meta_ring, &cqe) < 0)
+				return;
+			atomic_fetch_add(&img->stats.enters, 1);
+		}
+		vdi_meta_write_done(img, io_uring_cqe_get_data(cqe), cqe->res);
+		io_uring_cqe_seen(&img->meta_ring, cqe);
+		img->meta_ring_inflight--;
+	}
+}
+
+void vdi_meta_batch(struct vdi_image *img)
+{
+	if (!img->meta_ring_ready)
+		return;
+	pthread_mutex_lock(&img->lock);
+	vdi_meta_ring_reap(img, false);
+	if (!img->meta_ring_inflight && !img->meta_owner &&
+	    (img->dirty_count || img->header_dirty) &&
+	    vdi_meta_prep(img, &img->meta_ring, NULL, false) == 0) {
+		io_uring_submit(&img->meta_ring);
+		atomic_fetch_add(&img->stats.enters, 1);
+	}
+	pthread_mutex_unlock(&img->lock);
+}
+
+/* Collect dirty sectors into at most MAX_META_RUNS runs and clear them. */
+static unsigned collect_runs(struct vdi_image *img, uint32_t *first,
+			     uint32_t *count)
+{
+	unsigned nruns = 0;
+	uint32_t s;
+
+	for (s = 0; img->dirty_count && s < img->bmap_sectors; s++) {
+		if (!(img->dirty[s / 64] & (1ull << (s % 64))))
+			continue;
+		img->dirty[s / 64] &= ~(1ull << (s % 64));
+		img->dirty_count--;
+		if (nruns && (s - (first[nruns - 1] + count[nruns - 1]) <= META_GAP ||
+			      nruns == MAX_META_RUNS)) {
+			count[nruns - 1] = s - first[nruns - 1] + 1;
+		} else {
+			first[nruns] = s;
+			count[nruns++] = 1;
+		}
+	}
+	return nruns;
+}
+
+int vdi_meta_prep(struct vdi_image *img, struct io_uring *ring,
+		  struct vdi_queue *owner, bool link)
+{
+	uint32_t first[MAX_META_RUNS], count[MAX_META_RUNS];
+	unsigned nruns, i, nwrites, need;
+
+	nruns = collect_runs(img, first, count);
+	nwrites = nruns + (img->header_dirty ? 1u : 0u);
+	need = nwrites + (link ? 1u : 0u);
+	if (!nwrites)
+		return 0;
+	/* A link chain must not be cut by a submit in its middle. */
+	if (io_uring_sq_space_left(ring) < need) {
+		io_uring_submit(ring);
+		atomic_fetch_add(&img->stats.enters, 1);
+	}
+	for (i = 0; i < nwrites; i++) {
+		struct vdi_sub *sub = calloc(1, sizeof(*sub));
+		bool hdr = i == nruns;
+		size_t len = hdr ? VDI_PREAMBLE_SIZE
+				 : (size_t)count[i] * VDI_SECTOR;
+		struct io_uring_sqe *sqe;
+
+		if (!sub || !(sub->bounce = malloc(len))) {
+			free(sub);
+			img->meta_error = -ENOMEM;
+			return vdi_error(-ENOMEM, "vdi_queue_submit", img->path,
+					 "out of memory");
+		}
+		sub->kind = SUB_META;
+		sub->buf = sub->bounce;
+		sub->len = len;
+		if (hdr) {
+			vdi_header_encode(&img->hdr, img->preamble);
+			memcpy(sub->buf, img->preamble, len);
+			img->header_dirty = false;
+		} else {
+			vdi_image_bmap_bytes(img, first[i], count[i], sub->buf);
+			sub->file_off = img->hdr.offset_bmap +
+					(uint64_t)first[i] * VDI_SECTOR;
+		}
+		sqe = io_uring_get_sqe(ring);
+		io_uring_prep_write(sqe, 0, sub->buf, (unsigned)len,
+				    sub->file_off);
+		/* The metadata ring has no registered files. */
+		vdi_sqe_set_fd(img, sqe, FD_META, owner && owner->fixed_files);
+		if (link)
+			sqe->flags |= IOSQE_IO_LINK;
+		io_uring_sqe_set_data(sqe, sub);
+		if (owner) {
+			owner->meta_inflight++;
+			img->meta_owner = owner;
+		} else {
+			img->meta_ring_inflight++;
+		}
+		atomic_fetch_add(&img->stats.sqes, 1);
+		atomic_fetch_add(&img->stats.meta_writes, 1);
+		atomic_fetch_add(&img->stats.meta_write_bytes, len);
+	}
+	return 0;
+}

@@ -1,0 +1,956 @@
+/* The I/O core: requests are split at VDI block boundaries, runs that are
+ * contiguous in the file go out as one SQE, reads of unallocated blocks
+ * complete without I/O, and block-map/header updates are written once per
+ * submission batch.  See docs/design.md for the ordering rules. */
+#include "queue.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "image.h"
+
+#include "meta.h"
+
+/* ---- iovec helpers ------------------------------------------------------ */
+
+/* Call fn on each piece of the request's buffers in [pos, pos + n). */
+static void iov_walk(const struct vdi_req *r, size_t pos, size_t n,
+		     void (*fn)(unsigned char *p, size_t len, void *arg),
+		     void *arg)
+{
+	int i;
+
+	for (i = 0; i < r->iovcnt && n; i++) {
+		size_t l = r->iov[i].iov_len;
+
+		if (pos >= l) {
+			pos -= l;
+			continue;
+		}
+		l -= pos;
+		if (l > n)
+			l = n;
+		fn((unsigned char *)r->iov[i].iov_base + pos, l, arg);
+		n -= l;
+		pos = 0;
+	}
+}
+
+static void zero_piece(unsigned char *p, size_t len, void *arg)
+{
+	(void)arg;
+	memset(p, 0, len);
+}
+
+struct copy_arg {
+	unsigned char *mem;
+	bool to_user;
+};
+
+static void copy_piece(unsigned char *p, size_t len, void *arg)
+{
+	struct copy_arg *c = arg;
+
+	if (c->to_user)
+		memcpy(p, c->mem, len);
+	else
+		memcpy(c->mem, p, len);
+	c->mem += len;
+}
+
+static void iov_copy(const struct vdi_req *r, size_t pos, size_t n,
+		     unsigned char *mem, bool to_user)
+{
+	struct copy_arg c = { mem, to_user };
+
+	iov_walk(r, pos, n, copy_piece, &c);
+}
+
+struct slice_arg {
+	struct iovec *out;
+	int count;
+	unsigned align;
+	bool aligned;
+};
+
+static void slice_piece(unsigned char *p, size_t len, void *arg)
+{
+	struct slice_arg *s = arg;
+
+	if (s->out)
+		s->out[s->count] = (struct iovec){ p, len };
+	s->count++;
+	if ((uintptr_t)p % s->align || len % s->align)
+		s->aligned = false;
+}
+
+/* ---- pools --------------------------------------------------------------- */
+
+static struct vdi_sub *sub_get(struct vdi_queue *q)
+{
+	struct vdi_sub *s = q->free_subs;
+
+	if (s)
+		q->free_subs = s->next;
+	else if (!(s = malloc(sizeof(*s))))
+		return NULL;
+	memset(s, 0, sizeof(*s));
+	return s;
+}
+
+static void sub_put(struct vdi_queue *q, struct vdi_sub *s)
+{
+	free(s->iov);
+	free(s->bounce);
+	s->next = q->free_subs;
+	q->free_subs = s;
+}
+
+static void req_put(struct vdi_queue *q, struct vdi_req *r)
+{
+	if (r->iov != &r->iov_one)
+		free(r->iov);
+	r->next = q->free_reqs;
+	q->free_reqs = r;
+}
+
+static void complete_req(struct vdi_queue *q, struct vdi_req *r)
+{
+	unsigned slot = (q->done_head + q->done_count) % q->depth;
+
+	q->done[slot].tag = r->tag;
+	q->done[slot].res = r->err ? r->err : (int64_t)r->len;
+	q->done_count++;
+	q->inflight_reqs--;
+	req_put(q, r);
+}
+
+static void req_sub_done(struct vdi_queue *q, struct vdi_req *r)
+{
+	if (--r->inflight == 0)
+		complete_req(q, r);
+}
+
+/* ---- SQE preparation ------------------------------------------------------ */
+
+static struct io_uring_sqe *get_sqe(struct vdi_queue *q)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
+
+	if (!sqe) {
+		io_uring_submit(&q->ring);
+		atomic_fetch_add(&q->img->stats.enters, 1);
+		sqe = io_uring_get_sqe(&q->ring);
+	}
+	return sqe;
+}
+
+static void set_fd(struct vdi_queue *q, struct io_uring_sqe *sqe, int which)
+{
+	vdi_sqe_set_fd(q->img, sqe, which, q->fixed_files);
+}
+
+/* Put the (remaining part of the) sub on the ring. */
+static int sub_issue(struct vdi_queue *q, struct vdi_sub *s)
+{
+	struct io_uring_sqe *sqe = get_sqe(q);
+	bool rd = s->kind == SUB_READ;
+	struct vdi_req *r = s->req;
+
+	if (!sqe)
+		return -EBUSY;
+	if (s->iov) {
+		if (rd)
+			io_uring_prep_readv(sqe, 0, s->iov, (unsigned)s->iovcnt,
+					    s->file_off);
+		else
+			io_uring_prep_writev(sqe, 0, s->iov, (unsigned)s->iovcnt,
+					     s->file_off);
+	} else if (r && r->fixed && !s->bounce) {
+		if (rd)
+			io_uring_prep_read_fixed(sqe, 0, s->buf, (unsigned)s->len,
+						 s->file_off, (int)r->buf_index);
+		else
+			io_uring_prep_write_fixed(sqe, 0, s->buf, (unsigned)s->len,
+						  s->file_off, (int)r->buf_index);
+	} else {
+		if (rd)
+			io_uring_prep_read(sqe, 0, s->buf, (unsigned)s->len,
+					   s->file_off);
+		else
+			io_uring_prep_write(sqe, 0, s->buf, (unsigned)s->len,
+					    s->file_off);
+	}
+	set_fd(q, sqe, s->kind == SUB_META ? FD_META : FD_DATA);
+	io_uring_sqe_set_data(sqe, s);
+	atomic_fetch_add_explicit(&q->img->stats.sqes, 1, memory_order_relaxed);
+	return 0;
+}
+
+/* Read-modify-write support for O_DIRECT: fill the bounce buffer's partial
+ * first and last alignment units from the file. */
+static int bounce_fill_edges(struct vdi_queue *q, struct vdi_sub *s,
+			     uint64_t lo, uint64_t hi, uint64_t start,
+			     uint64_t end)
+{
+	unsigned a = q->img->dio_align;
+	ssize_t n;
+
+	if (start != lo) {
+		n = pread(q->img->fd, s->bounce, a, (off_t)lo);
+		if (n < 0)
+			return -errno;
+	}
+	if (end != hi && (hi - a != lo || start == lo)) {
+		n = pread(q->img->fd, s->bounce + (hi - lo - a), a,
+			  (off_t)(hi - a));
+		if (n < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+/* Emit one data SQE for request bytes [pos, pos + n) at file offset off. */
+static int emit_data(struct vdi_queue *q, struct vdi_req *r, enum sub_kind k,
+		     size_t pos, size_t n, uint64_t off, uint32_t vb,
+		     uint32_t nblocks, bool publish)
+{
+	struct vdi_image *img = q->img;
+	struct slice_arg sl = { NULL, 0, img->dio_align, true };
+	struct vdi_sub *s = sub_get(q);
+	int ret;
+
+	if (!s)
+		return -ENOMEM;
+	s->req = r;
+	s->kind = k;
+	s->publish = publish;
+	s->vb = vb;
+	s->nblocks = nblocks;
+	s->req_pos = pos;
+	s->user_len = n;
+	s->file_off = off;
+	s->len = n;
+
+	if (!r->fixed)
+		iov_walk(r, pos, n, slice_piece, &sl);
+	if ((img->flags & VDI_OPEN_DIRECT) &&
+	    (off % img->dio_align || n % img->dio_align || !sl.aligned ||
+	     (r->fixed && (uintptr_t)r->iov[0].iov_base % img->dio_align))) {
+		unsigned a = img->dio_align;
+		uint64_t lo = off / a * a, hi = (off + n + a - 1) / a * a;
+		void *b;
+
+		if (posix_memalign(&b, a < 4096 ? 4096 : a, hi - lo)) {
+			sub_put(q, s);
+			return -ENOMEM;
+		}
+		s->bounce = b;
+		s->bounce_skip = off - lo;
+		memset(b, 0, hi - lo);
+		if (k == SUB_WRITE) {
+			ret = bounce_fill_edges(q, s, lo, hi, off, off + n);
+			if (ret < 0) {
+				sub_put(q, s);
+				return ret;
+			}
+			iov_copy(r, pos, n, s->bounce + s->bounce_skip, false);
+		}
+		s->buf = s->bounce;
+		s->file_off = lo;
+		s->len = hi - lo;
+	} else if (r->fixed || sl.count == 1) {
+		/* One piece: find its address. */
+		struct slice_arg one = { NULL, 0, 1, true };
+		struct iovec v;
+
+		one.out = &v;
+		iov_walk(r, pos, n, slice_piece, &one);
+		s->buf = v.iov_base;
+	} else {
+		s->iov = malloc(sizeof(*s->iov) * (size_t)sl.count);
+		if (!s->iov) {
+			sub_put(q, s);
+			return -ENOMEM;
+		}
+		sl.out = s->iov;
+		sl.count = 0;
+		iov_walk(r, pos, n, slice_piece, &sl);
+		s->iovcnt = sl.count;
+	}
+	ret = sub_issue(q, s);
+	if (ret < 0) {
+		sub_put(q, s);
+		return ret;
+	}
+	r->inflight++;
+	return 0;
+}
+
+/* A run of blocks being gathered into one SQE. */
+struct run {
+	int kind;      /* -1 none, SUB_READ/SUB_WRITE data, 99 zeros */
+	size_t pos, len;
+	uint64_t file_off;
+	uint32_t vb, nblocks;
+	bool publish;
+};
+
+#define RUN_ZERO 99
+
+static int run_flush(struct vdi_queue *q, struct vdi_req *r, struct run *run)
+{
+	int ret = 0;
+
+	if (run->kind == RUN_ZERO)
+		iov_walk(r, run->pos, run->len, zero_piece, NULL);
+	else if (run->kind >= 0)
+		ret = emit_data(q, r, (enum sub_kind)run->kind, run->pos,
+				run->len, run->file_off, run->vb, run->nblocks,
+				run->publish);
+	run->kind = -1;
+	return ret;
+}
+
+/* Split a read or write at block boundaries and merge what the file holds
+ * contiguously.  Errors go into r->err; the SQEs already made still run. */
+static void prep_rw(struct vdi_queue *q, struct vdi_req *r)
+{
+	struct vdi_image *img = q->img;
+	uint64_t bs = img->hdr.block_size;
+	struct run run = { .kind = -1 };
+	size_t pos = 0;
+	int ret = 0;
+
+	r->inflight = 1; /* held while preparing */
+	while (pos < r->len) {
+		uint64_t voff = r->offset + pos;
+		uint32_t vb = (uint32_t)(voff >> img->block_shift);
+		uint64_t in_block = voff & (bs - 1);
+		size_t n = (size_t)(bs - in_block < r->len - pos ? bs - in_block
+								 : r->len - pos);
+		uint32_t e = vdi_map_get(img, vb);
+		bool publish = false;
+		int kind;
+		uint64_t off = 0;
+
+		if (vdi_entry_is_data(e) && vdi_entry_is_bad(img, e)) {
+			ret = vdi_error(-EIO, "vdi_queue_submit", img->path,
+					"block %" PRIu32 " maps to physical "
+					"block %" PRIu32 ", past the end of the "
+					"file", vb, e);
+			break;
+		}
+		if (r->op == OP_READ && !vdi_entry_is_data(e)) {
+			kind = RUN_ZERO;
+		} else {
+			if (!vdi_entry_is_data(e)) {
+				ret = vdi_image_alloc(img, vb, &e);
+				if (ret < 0)
+					break;
+			}
+			if (r->op == OP_WRITE && e >= img->next_free_open)
+				publish = true;
+			kind = r->op == OP_READ ? SUB_READ : SUB_WRITE;
+			off = vdi_slot_offset(img, e) + img->hdr.block_extra +
+			      in_block;
+		}
+		if (run.kind == kind &&
+		    (kind == RUN_ZERO || run.file_off + run.len == off)) {
+			run.len += n;
+			run.nblocks++;
+			run.publish |= publish;
+		} else {
+			ret = run_flush(q, r, &run);
+			if (ret < 0)
+				break;
+			run = (struct run){ kind, pos, n, off, vb, 1, publish };
+		}
+		pos += n;
+	}
+	if (ret == 0)
+		ret = run_flush(q, r, &run);
+	if (ret < 0 && !r->err)
+		r->err = ret;
+	req_sub_done(q, r);
+}
+
+/* ---- completions ---------------------------------------------------------- */
+
+/* A block-map or header write that a flush put on this queue completed. */
+static void meta_done(struct vdi_queue *q, struct vdi_sub *s, int res)
+{
+	struct vdi_image *img = q->img;
+
+	pthread_mutex_lock(&img->lock);
+	vdi_meta_write_done(img, s, res);
+	if (--q->meta_inflight == 0) {
+		img->meta_owner = NULL;
+		pthread_cond_broadcast(&img->meta_cond);
+	}
+	pthread_mutex_unlock(&img->lock);
+}
+
+static void data_done(struct vdi_queue *q, struct vdi_sub *s, int res)
+{
+	struct vdi_image *img = q->img;
+	struct vdi_req *r = s->req;
+
+	if (res == -EAGAIN || res == -EINTR)
+		goto again;
+	if (res < 0) {
+		if (!r->err)
+			r->err = res;
+		goto done;
+	}
+	if ((size_t)res < s->len) {
+		if (res == 0 && s->kind == SUB_WRITE) {
+			if (!r->err)
+				r->err = -EIO;
+			goto done;
+		}
+		if (res == 0) {
+			/* Reading past the end of the file: a block whose
+			 * tail the file does not hold reads as zeros. */
+			if (s->iov) {
+				int i;
+
+				for (i = 0; i < s->iovcnt; i++)
+					memset(s->iov[i].iov_base, 0,
+					       s->iov[i].iov_len);
+			} else {
+				memset(s->buf, 0, s->len);
+			}
+			goto finished;
+		}
+		/* Short transfer: go on from where it stopped. */
+		s->file_off += (uint64_t)res;
+		s->len -= (size_t)res;
+		if (s->iov) {
+			size_t left = (size_t)res;
+
+			while (left && s->iovcnt) {
+				if (left >= s->iov[0].iov_len) {
+					left -= s->iov[0].iov_len;
+					memmove(s->iov, s->iov + 1,
+						sizeof(*s->iov) *
+							(size_t)--s->iovcnt);
+				} else {
+					s->iov[0].iov_base =
+						(char *)s->iov[0].iov_base + left;
+					s->iov[0].iov_len -= left;
+					left = 0;
+				}
+			}
+		} else {
+			s->buf += res;
+		}
+		goto again;
+	}
+finished:
+	if (s->kind == SUB_READ) {
+		if (s->bounce)
+			iov_copy(r, s->req_pos, s->user_len,
+				 s->bounce + s->bounce_skip, true);
+		atomic_fetch_add_explicit(&img->stats.data_read_bytes,
+					  s->user_len, memory_order_relaxed);
+	} else {
+		atomic_fetch_add_explicit(&img->stats.data_write_bytes,
+					  s->user_len, memory_order_relaxed);
+	}
+done:
+	if (s->kind == SUB_WRITE && s->publish)
+		vdi_image_publish(img, s->vb, s->nblocks);
+	sub_put(q, s);
+	req_sub_done(q, r);
+	return;
+again:
+	if (sub_issue(q, s) < 0) {
+		if (!r->err)
+			r->err = -EIO;
+		goto done;
+	}
+	q->resubmits++;
+}
+
+static void fsync_done(struct vdi_queue *q, struct vdi_sub *s, int res)
+{
+	struct vdi_req *r = s->req;
+
+	if (res == -ECANCELED && q->img->meta_error)
+		res = q->img->meta_error;
+	if (res < 0 && !r->err)
+		r->err = vdi_error(res, "vdi_queue_flush", q->img->path,
+				   "flush failed: %s", strerror(-res));
+	sub_put(q, s);
+	req_sub_done(q, r);
+}
+
+/* Handle every CQE that is ready; returns how many. */
+static unsigned process_cqes(struct vdi_queue *q)
+{
+	struct io_uring_cqe *cqe;
+	unsigned head, n = 0;
+
+	io_uring_for_each_cqe(&q->ring, head, cqe) {
+		struct vdi_sub *s = io_uring_cqe_get_data(cqe);
+
+		n++;
+		switch (s->kind) {
+		case SUB_META:
+			meta_done(q, s, cqe->res);
+			break;
+		case SUB_FSYNC:
+			fsync_done(q, s, cqe->res);
+			break;
+		default:
+			data_done(q, s, cqe->res);
+		}
+	}
+	io_uring_cq_advance(&q->ring, n);
+	if (q->resubmits) {
+		q->resubmits = 0;
+		io_uring_submit(&q->ring);
+		atomic_fetch_add(&q->img->stats.enters, 1);
+	}
+	return n;
+}
+
+/* Wait for one CQE (or the deadline) and handle what is ready. */
+static int wait_and_process(struct vdi_queue *q, const struct timespec *deadline)
+{
+	struct io_uring_cqe *cqe;
+	int ret;
+
+	if (deadline) {
+		struct timespec now;
+		struct __kernel_timespec ts;
+		int64_t ns;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		ns = (int64_t)(deadline->tv_sec - now.tv_sec) * 1000000000 +
+		     (deadline->tv_nsec - now.tv_nsec);
+		if (ns <= 0)
+			return -ETIME;
+		ts.tv_sec = ns / 1000000000;
+		ts.tv_nsec = ns % 1000000000;
+		ret = io_uring_wait_cqe_timeout(&q->ring, &cqe, &ts);
+	} else {
+		ret = io_uring_wait_cqe(&q->ring, &cqe);
+	}
+	atomic_fetch_add_explicit(&q->img->stats.enters, 1,
+				  memory_order_relaxed);
+	if (ret < 0 && ret != -EINTR)
+		return ret;
+	process_cqes(q);
+	return 0;
+}
+
+/* Wait until this queue has no metadata writes in flight. */
+static void drain_own_meta(struct vdi_queue *q)
+{
+	io_uring_submit(&q->ring);
+	while (q->meta_inflight)
+		if (wait_and_process(q, NULL) < 0)
+			break;
+}
+
+/* ---- flush ----------------------------------------------------------------- */
+
+static void prep_flush(struct vdi_queue *q, struct vdi_req *r)
+{
+	struct vdi_image *img = q->img;
+	struct io_uring_sqe *sqe;
+	struct vdi_sub *s;
+	int ret;
+
+	r->inflight = 1;
+	atomic_fetch_add(&img->stats.flushes, 1);
+	pthread_mutex_lock(&img->lock);
+	while (img->meta_owner) {
+		if (img->meta_owner == q) {
+			pthread_mutex_unlock(&img->lock);
+			drain_own_meta(q);
+			pthread_mutex_lock(&img->lock);
+		} else {
+			pthread_cond_wait(&img->meta_cond, &img->lock);
+		}
+	}
+	/* Per-batch write-backs still in flight complete first. */
+	vdi_meta_ring_reap(img, true);
+	ret = img->meta_error;
+	if (ret == 0 && img->written)
+		ret = vdi_image_extend(img);
+	if (ret == 0 && (q->flags & VDI_QUEUE_IOPOLL)) {
+		/* Polled rings take no buffered writes and no fsync. */
+		ret = vdi_image_writeback_sync(img);
+		pthread_mutex_unlock(&img->lock);
+		if (ret == 0 && fdatasync(img->meta_fd) < 0)
+			ret = -errno;
+		goto out;
+	}
+	if (ret == 0)
+		ret = vdi_meta_prep(img, &q->ring, q, true);
+	pthread_mutex_unlock(&img->lock);
+	if (ret < 0)
+		goto out;
+	s = sub_get(q);
+	sqe = get_sqe(q);
+	if (!s || !sqe) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	s->kind = SUB_FSYNC;
+	s->req = r;
+	io_uring_prep_fsync(sqe, 0, IORING_FSYNC_DATASYNC);
+	set_fd(q, sqe, FD_META);
+	io_uring_sqe_set_data(sqe, s);
+	atomic_fetch_add(&img->stats.sqes, 1);
+	r->inflight++;
+out:
+	if (ret < 0 && !r->err)
+		r->err = vdi_error(ret, "vdi_queue_flush", img->path,
+				   "flush failed: %s", strerror(-ret));
+	req_sub_done(q, r);
+}
+
+/* ---- public API ------------------------------------------------------------ */
+
+static unsigned ring_entries(unsigned depth)
+{
+	unsigned n = 32;
+
+	while (n < depth * 2 && n < 4096)
+		n <<= 1;
+	return n;
+}
+
+int vdi_queue_create_internal(struct vdi_image *img, unsigned depth,
+			      unsigned flags, bool internal,
+			      struct vdi_queue **out)
+{
+	struct io_uring_params p;
+	struct vdi_queue *q;
+	int fds[2] = { img->fd, img->meta_fd };
+	int ret;
+
+	*out = NULL;
+	if (depth == 0 || depth > 65536)
+		return vdi_error(-EINVAL, "vdi_queue_create", img->path,
+				 "depth %u is not in 1..65536", depth);
+	q = calloc(1, sizeof(*q));
+	if (!q || !(q->done = calloc(depth, sizeof(*q->done)))) {
+		free(q);
+		return vdi_error(-ENOMEM, "vdi_queue_create", img->path,
+				 "out of memory");
+	}
+	q->img = img;
+	q->depth = depth;
+	q->internal = internal;
+
+	if ((flags & VDI_QUEUE_IOPOLL) && !(img->flags & VDI_OPEN_DIRECT))
+		flags &= ~VDI_QUEUE_IOPOLL;
+	for (;;) {
+		memset(&p, 0, sizeof(p));
+		p.flags = IORING_SETUP_CQSIZE;
+		p.cq_entries = ring_entries(depth) * 4;
+		if (flags & VDI_QUEUE_SQPOLL) {
+			p.flags |= IORING_SETUP_SQPOLL;
+			p.sq_thread_idle = 1000;
+		}
+		if (flags & VDI_QUEUE_IOPOLL)
+			p.flags |= IORING_SETUP_IOPOLL;
+		ret = io_uring_queue_init_params(ring_entries(depth), &q->ring,
+						 &p);
+		if (ret == 0)
+			break;
+		if (flags & VDI_QUEUE_SQPOLL)
+			flags &= ~VDI_QUEUE_SQPOLL;
+		else if (flags & VDI_QUEUE_IOPOLL)
+			flags &= ~VDI_QUEUE_IOPOLL;
+		else {
+			free(q->done);
+			free(q);
+			return vdi_error(ret, "vdi_queue_create", img->path,
+					 "io_uring_queue_init: %s",
+					 strerror(-ret));
+		}
+	}
+	q->flags = flags;
+	q->fixed_files = io_uring_register_files(&q->ring, fds, 2) == 0;
+	if (!internal) {
+		pthread_mutex_lock(&img->lock);
+		img->live_queues++;
+		pthread_mutex_unlock(&img->lock);
+	}
+	*out = q;
+	return 0;
+}
+
+int vdi_queue_create(struct vdi_image *img, unsigned depth, unsigned flags,
+		     struct vdi_queue **out)
+{
+	vdi_error_clear();
+	if (flags & ~(VDI_QUEUE_SQPOLL | VDI_QUEUE_IOPOLL)) {
+		*out = NULL;
+		return vdi_error(-EINVAL, __func__, img->path,
+				 "unknown flags 0x%x", flags);
+	}
+	return vdi_queue_create_internal(img, depth, flags, false, out);
+}
+
+unsigned vdi_queue_flags(const struct vdi_queue *q)
+{
+	return q->flags;
+}
+
+void vdi_queue_destroy(struct vdi_queue *q)
+{
+	struct vdi_image *img;
+	struct vdi_req *r;
+	struct vdi_sub *s;
+
+	if (!q)
+		return;
+	img = q->img;
+	while ((r = q->pending_head)) {
+		q->pending_head = r->next;
+		req_put(q, r);
+	}
+	io_uring_submit(&q->ring);
+	while (q->inflight_reqs || q->meta_inflight) {
+		if (wait_and_process(q, NULL) < 0)
+			break;
+		q->done_count = 0; /* nobody will reap them */
+	}
+	io_uring_queue_exit(&q->ring);
+	while ((r = q->free_reqs)) {
+		q->free_reqs = r->next;
+		free(r);
+	}
+	while ((s = q->free_subs)) {
+		q->free_subs = s->next;
+		free(s);
+	}
+	if (!q->internal) {
+		pthread_mutex_lock(&img->lock);
+		img->live_queues--;
+		pthread_mutex_unlock(&img->lock);
+	}
+	free(q->done);
+	free(q);
+}
+
+int vdi_queue_register_buffers(struct vdi_queue *q, const struct iovec *iov,
+			       unsigned nr)
+{
+	int ret = io_uring_register_buffers(&q->ring, iov, nr);
+
+	if (ret < 0)
+		return vdi_error(ret, __func__, q->img->path,
+				 "io_uring_register_buffers: %s",
+				 strerror(-ret));
+	return 0;
+}
+
+static int queue_req(struct vdi_queue *q, enum vdi_op op,
+		     const struct iovec *iov, int iovcnt, uint64_t offset,
+		     bool fixed, unsigned buf_index, void *tag,
+		     const char *fn)
+{
+	struct vdi_image *img = q->img;
+	struct vdi_req *r;
+	size_t len = 0;
+	int i;
+
+	if (q->nr_reqs >= q->depth)
+		return vdi_error(-EAGAIN, fn, img->path,
+				 "queue is full (%u requests); reap first",
+				 q->depth);
+	if (op == OP_WRITE && (img->flags & VDI_OPEN_RDONLY))
+		return vdi_error(-EBADF, fn, img->path,
+				 "image is open read-only");
+	if (iovcnt < 0 || iovcnt > 1024)
+		return vdi_error(-EINVAL, fn, img->path,
+				 "iovcnt %d is not in 0..1024", iovcnt);
+	for (i = 0; i < iovcnt; i++) {
+		if (iov[i].iov_len > SIZE_MAX / 2 - len)
+			return vdi_error(-EINVAL, fn, img->path,
+					 "request is too long");
+		len += iov[i].iov_len;
+	}
+	if (op != OP_FLUSH &&
+	    (offset > img->disk_size || len > img->disk_size - offset))
+		return vdi_error(-EINVAL, fn, img->path,
+				 "request of %zu bytes at %" PRIu64
+				 " goes past the end of the disk (%" PRIu64
+				 " bytes)", len, offset, img->disk_size);
+	r = q->free_reqs;
+	if (r)
+		q->free_reqs = r->next;
+	else if (!(r = malloc(sizeof(*r))))
+		return vdi_error(-ENOMEM, fn, img->path, "out of memory");
+	memset(r, 0, sizeof(*r));
+	r->tag = tag;
+	r->op = op;
+	r->offset = offset;
+	r->len = len;
+	r->fixed = fixed;
+	r->buf_index = buf_index;
+	r->iovcnt = iovcnt;
+	if (iovcnt <= 1) {
+		if (iovcnt)
+			r->iov_one = iov[0];
+		r->iov = &r->iov_one;
+	} else {
+		r->iov = malloc(sizeof(*iov) * (size_t)iovcnt);
+		if (!r->iov) {
+			r->iov = &r->iov_one;
+			req_put(q, r);
+			return vdi_error(-ENOMEM, fn, img->path,
+					 "out of memory");
+		}
+		memcpy(r->iov, iov, sizeof(*iov) * (size_t)iovcnt);
+	}
+	if (q->pending_tail)
+		q->pending_tail->next = r;
+	else
+		q->pending_head = r;
+	q->pending_tail = r;
+	q->nr_reqs++;
+	return 0;
+}
+
+int vdi_queue_readv(struct vdi_queue *q, const struct iovec *iov, int iovcnt,
+		    uint64_t offset, void *tag)
+{
+	return queue_req(q, OP_READ, iov, iovcnt, offset, false, 0, tag,
+			 __func__);
+}
+
+int vdi_queue_writev(struct vdi_queue *q, const struct iovec *iov, int iovcnt,
+		     uint64_t offset, void *tag)
+{
+	return queue_req(q, OP_WRITE, iov, iovcnt, offset, false, 0, tag,
+			 __func__);
+}
+
+int vdi_queue_read(struct vdi_queue *q, void *buf, size_t len,
+		   uint64_t offset, void *tag)
+{
+	struct iovec v = { buf, len };
+
+	return queue_req(q, OP_READ, &v, 1, offset, false, 0, tag, __func__);
+}
+
+int vdi_queue_write(struct vdi_queue *q, const void *buf, size_t len,
+		    uint64_t offset, void *tag)
+{
+	struct iovec v = { (void *)buf, len };
+
+	return queue_req(q, OP_WRITE, &v, 1, offset, false, 0, tag, __func__);
+}
+
+int vdi_queue_read_fixed(struct vdi_queue *q, void *buf, size_t len,
+			 uint64_t offset, unsigned buf_index, void *tag)
+{
+	struct iovec v = { buf, len };
+
+	return queue_req(q, OP_READ, &v, 1, offset, true, buf_index, tag,
+			 __func__);
+}
+
+int vdi_queue_write_fixed(struct vdi_queue *q, const void *buf, size_t len,
+			  uint64_t offset, unsigned buf_index, void *tag)
+{
+	struct iovec v = { (void *)buf, len };
+
+	return queue_req(q, OP_WRITE, &v, 1, offset, true, buf_index, tag,
+			 __func__);
+}
+
+int vdi_queue_flush(struct vdi_queue *q, void *tag)
+{
+	return queue_req(q, OP_FLUSH, NULL, 0, 0, false, 0, tag, __func__);
+}
+
+int vdi_queue_submit(struct vdi_queue *q)
+{
+	struct vdi_image *img = q->img;
+	struct vdi_req *r;
+	int count = 0, ret;
+
+	while ((r = q->pending_head)) {
+		q->pending_head = r->next;
+		if (!q->pending_head)
+			q->pending_tail = NULL;
+		r->next = NULL;
+		q->inflight_reqs++;
+		count++;
+		if (r->op == OP_FLUSH)
+			prep_flush(q, r);
+		else
+			prep_rw(q, r);
+	}
+	/* Block-map and header updates for allocations whose data completed:
+	 * once per batch, on the image's metadata ring. */
+	vdi_meta_batch(img);
+	if (io_uring_sq_ready(&q->ring)) {
+		ret = io_uring_submit(&q->ring);
+		atomic_fetch_add_explicit(&img->stats.enters, 1,
+					  memory_order_relaxed);
+		if (ret < 0)
+			return vdi_error(ret, __func__, img->path,
+					 "io_uring_submit: %s", strerror(-ret));
+	}
+	return count;
+}
+
+int vdi_queue_reap(struct vdi_queue *q, struct vdi_completion *out,
+		   unsigned min, unsigned max, const struct timespec *timeout)
+{
+	struct timespec deadline, *dl = NULL;
+	unsigned n = 0;
+	int ret;
+
+	if (min > max)
+		min = max;
+	if (timeout) {
+		clock_gettime(CLOCK_MONOTONIC, &deadline);
+		deadline.tv_sec += timeout->tv_sec;
+		deadline.tv_nsec += timeout->tv_nsec;
+		if (deadline.tv_nsec >= 1000000000) {
+			deadline.tv_sec++;
+			deadline.tv_nsec -= 1000000000;
+		}
+		dl = &deadline;
+	}
+	for (;;) {
+		process_cqes(q);
+		while (n < max && q->done_count) {
+			out[n++] = q->done[q->done_head];
+			q->done_head = (q->done_head + 1) % q->depth;
+			q->done_count--;
+			q->nr_reqs--;
+		}
+		if (n >= min || n == max || q->inflight_reqs == 0)
+			return (int)n;
+		ret = wait_and_process(q, dl);
+		if (ret == -ETIME)
+			return (int)n;
+		if (ret < 0)
+			return vdi_error(ret, __func__, q->img->path,
+					 "waiting for completions: %s",
+					 strerror(-ret));
+	}
+}
+
+unsigned vdi_queue_pending(const struct vdi_queue *q)
+{
+	return q->nr_reqs;
+}

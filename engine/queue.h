@@ -1,0 +1,81 @@
+/* A queue: one io_uring, the requests on it and their SQEs.  Internal. */
+#ifndef LIBVDI_QUEUE_H
+#define LIBVDI_QUEUE_H
+
+#include <liburing.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vdi.h"
+
+struct vdi_image;
+
+enum vdi_op { OP_READ, OP_WRITE, OP_FLUSH };
+
+/* A request as the caller queued it. */
+struct vdi_req {
+	struct vdi_req *next;
+	void *tag;
+	enum vdi_op op;
+	bool fixed;
+	unsigned buf_index;
+	uint64_t offset;
+	size_t len;
+	int iovcnt;
+	struct iovec *iov;    /* iov_one, or a copy the request owns */
+	struct iovec iov_one;
+	unsigned inflight;    /* SQEs not yet completed, +1 while preparing */
+	int err;              /* first error, negative errno */
+};
+
+enum sub_kind { SUB_READ, SUB_WRITE, SUB_META, SUB_FSYNC };
+
+/* One SQE and what to do when its CQE arrives. */
+struct vdi_sub {
+	struct vdi_sub *next;
+	struct vdi_req *req;  /* NULL for metadata writes */
+	enum sub_kind kind;
+	bool publish;         /* a write that may make allocations durable */
+	uint32_t vb, nblocks; /* virtual blocks the write covers */
+	uint64_t file_off;    /* still to transfer: [file_off, +len) */
+	size_t len;
+	unsigned char *buf;   /* single buffer; NULL when vectored */
+	struct iovec *iov;    /* vectored: a copy the sub owns */
+	int iovcnt;
+	unsigned char *bounce; /* O_DIRECT bounce buffer (owned) */
+	size_t bounce_skip;   /* where the caller's bytes start in it */
+	size_t req_pos;       /* where this SQE's bytes start in the request */
+	size_t user_len;      /* the caller's bytes in this SQE */
+};
+
+struct vdi_queue {
+	struct vdi_image *img;
+	struct io_uring ring;
+	unsigned depth;
+	unsigned flags;       /* VDI_QUEUE_* that stayed on */
+	bool fixed_files;     /* fds registered: index 0 data, 1 metadata */
+	bool internal;        /* in the image's synchronous pool */
+	struct vdi_queue *pool_next;
+
+	unsigned nr_reqs;     /* queued, in flight or awaiting reap */
+	unsigned inflight_reqs;
+	struct vdi_req *pending_head, *pending_tail;
+	struct vdi_req *free_reqs;
+	struct vdi_sub *free_subs;
+	unsigned meta_inflight;
+	unsigned resubmits;   /* SQEs prepared while reaping */
+
+	struct vdi_completion *done; /* ring of `depth` completions */
+	unsigned done_head, done_count;
+};
+
+/* vdi_queue_create(); `internal` queues belong to the image's synchronous
+ * pool and do not count as the caller's. */
+int vdi_queue_create_internal(struct vdi_image *img, unsigned depth,
+			      unsigned flags, bool internal,
+			      struct vdi_queue **out);
+
+/* Destroy the pooled queues (at close). */
+void vdi_sync_pool_destroy(struct vdi_image *img);
+
+#endif

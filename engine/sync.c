@@ -1,0 +1,86 @@
+/* The synchronous API: each call borrows a queue from the image's pool
+ * (making one on first use), runs one request on it and waits. */
+#include <errno.h>
+#include <pthread.h>
+
+#include "error.h"
+#include "image.h"
+#include "queue.h"
+
+static int pool_get(struct vdi_image *img, struct vdi_queue **q)
+{
+	pthread_mutex_lock(&img->lock);
+	*q = img->sync_pool;
+	if (*q)
+		img->sync_pool = (*q)->pool_next;
+	pthread_mutex_unlock(&img->lock);
+	if (*q)
+		return 0;
+	return vdi_queue_create_internal(img, 1, 0, true, q);
+}
+
+static void pool_put(struct vdi_image *img, struct vdi_queue *q)
+{
+	pthread_mutex_lock(&img->lock);
+	q->pool_next = img->sync_pool;
+	img->sync_pool = q;
+	pthread_mutex_unlock(&img->lock);
+}
+
+void vdi_sync_pool_destroy(struct vdi_image *img)
+{
+	struct vdi_queue *q;
+
+	while ((q = img->sync_pool)) {
+		img->sync_pool = q->pool_next;
+		vdi_queue_destroy(q);
+	}
+}
+
+/* Queue with `prep`, submit, wait: the request's result. */
+static int64_t run_one(struct vdi_image *img, int op, void *buf, size_t len,
+		       uint64_t offset)
+{
+	struct vdi_completion c;
+	struct vdi_queue *q;
+	int ret;
+
+	vdi_error_clear();
+	ret = pool_get(img, &q);
+	if (ret < 0)
+		return ret;
+	if (op == OP_READ)
+		ret = vdi_queue_read(q, buf, len, offset, NULL);
+	else if (op == OP_WRITE)
+		ret = vdi_queue_write(q, buf, len, offset, NULL);
+	else
+		ret = vdi_queue_flush(q, NULL);
+	if (ret == 0)
+		ret = vdi_queue_submit(q);
+	if (ret >= 0) {
+		ret = vdi_queue_reap(q, &c, 1, 1, NULL);
+		if (ret == 1)
+			ret = 0;
+		else if (ret >= 0)
+			ret = -EIO;
+	}
+	pool_put(img, q);
+	return ret < 0 ? ret : c.res;
+}
+
+ssize_t vdi_pread(struct vdi_image *img, void *buf, size_t len,
+		  uint64_t offset)
+{
+	return (ssize_t)run_one(img, OP_READ, buf, len, offset);
+}
+
+ssize_t vdi_pwrite(struct vdi_image *img, const void *buf, size_t len,
+		   uint64_t offset)
+{
+	return (ssize_t)run_one(img, OP_WRITE, (void *)buf, len, offset);
+}
+
+int vdi_flush(struct vdi_image *img)
+{
+	return (int)run_one(img, OP_FLUSH, NULL, 0, 0);
+}
