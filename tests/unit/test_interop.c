@@ -1,0 +1,189 @@
+/* Interoperability with QEMU (qemu-img, qemu-io) as the oracle, and with
+ * real VirtualBox-made images from ../shared/fixtures/vbox. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util.h"
+#include "vdi.h"
+
+#define MiB (1ull << 20)
+
+static void need_qemu(void)
+{
+	if (!have("qemu-img") || !have("qemu-io"))
+		cr_skip_test("qemu-img/qemu-io not installed");
+}
+
+/* The whole virtual disk of a VDI read through libvdi equals a raw file. */
+static void assert_same_as_raw(const char *vdi, const char *raw)
+{
+	struct vdi_image *img;
+	unsigned char *a = malloc(MiB), *b = malloc(MiB);
+	uint64_t size, off;
+	FILE *f = fopen(raw, "rb");
+
+	cr_assert(f, "open %s", raw);
+	cr_assert_eq(vdi_open(vdi, VDI_OPEN_RDONLY, &img), 0, "%s", vdi_errmsg());
+	size = vdi_get_size(img);
+	for (off = 0; off < size; off += MiB) {
+		size_t n = size - off < MiB ? (size_t)(size - off) : MiB;
+
+		cr_assert_eq(vdi_pread(img, a, n, off), (ssize_t)n, "%s", vdi_errmsg());
+		cr_assert_eq(fread(b, 1, n, f), n, "raw is shorter");
+		cr_assert_eq(memcmp(a, b, n), 0, "differs in the MiB at %llu",
+			     (unsigned long long)off);
+	}
+	cr_assert_eq(fread(b, 1, 1, f), 0, "raw is longer than the disk");
+	fclose(f);
+	vdi_close(img);
+	free(a);
+	free(b);
+}
+
+static void qemu_writes(const char *p)
+{
+	cr_assert_eq(sh("qemu-io -f vdi -c 'write -P 0x11 0 64k' "
+			"-c 'write -P 0x22 1020k 8k' -c 'write -P 0x33 5M 1M' "
+			"-c 'write -P 0x44 7340544 512' %s >/dev/null", p), 0);
+}
+
+static void qemu_image_reads_identically(const char *opts)
+{
+	const char *p = tpath("q.vdi"), *raw = tpath("q.raw");
+
+	need_qemu();
+	cr_assert_eq(sh("qemu-img create -q -f vdi %s %s 8M", opts, p), 0);
+	qemu_writes(p);
+	cr_assert_eq(sh("qemu-img convert -O raw %s %s", p, raw), 0);
+	assert_same_as_raw(p, raw);
+}
+
+Test(interop, qemu_dynamic_image_reads_identically)
+{
+	qemu_image_reads_identically("");
+}
+
+Test(interop, qemu_static_image_reads_identically)
+{
+	qemu_image_reads_identically("-o static=on");
+}
+
+/* QEMU writes into an image we created; we read what it wrote. */
+Test(interop, qemu_writes_into_our_image)
+{
+	const char *p = tpath("ours.vdi"), *raw = tpath("ours.raw");
+
+	need_qemu();
+	unlink(p);
+	cr_assert_eq(vdi_create(p, 8 * MiB, NULL), 0);
+	qemu_writes(p);
+	cr_assert_eq(sh("qemu-img check -q %s", p), 0);
+	cr_assert_eq(sh("qemu-img convert -O raw %s %s", p, raw), 0);
+	assert_same_as_raw(p, raw);
+}
+
+/* We write an image; QEMU checks it and compares it with the raw data. */
+Test(interop, our_writes_pass_qemu_check_and_compare)
+{
+	const char *p = tpath("w.vdi"), *raw = tpath("w.raw");
+	struct vdi_image *img;
+	unsigned char *buf = malloc(3 * MiB);
+	FILE *f;
+	int i;
+
+	need_qemu();
+	unlink(p);
+	cr_assert_eq(vdi_create(p, 32 * MiB, NULL), 0);
+	cr_assert_eq(vdi_open(p, 0, &img), 0);
+	f = fopen(raw, "w+b");
+	cr_assert_eq(ftruncate(fileno(f), 32 * MiB), 0);
+	for (i = 0; i < 20; i++) {
+		uint64_t off = ((uint64_t)i * 7919 * 4099) % (29 * MiB);
+		size_t len = 1 + (size_t)(i * 104729) % (3 * MiB - 1);
+
+		pattern(buf, len, (uint64_t)i);
+		cr_assert_eq(vdi_pwrite(img, buf, len, off), (ssize_t)len);
+		cr_assert_eq(pwrite(fileno(f), buf, len, (off_t)off), (ssize_t)len);
+	}
+	fclose(f);
+	cr_assert_eq(vdi_close(img), 0);
+	cr_assert_eq(sh("qemu-img check -q %s", p), 0);
+	cr_assert_eq(sh("qemu-img compare -q -f vdi -F raw %s %s", p, raw), 0);
+	free(buf);
+}
+
+/* Real VirtualBox images: the SHA-256 of each virtual disk, from the
+ * fixtures' README (computed there with two independent readers). */
+static const struct {
+	const char *file, *sha256;
+} fixtures[] = {
+	{ "pyVBox/TestHD-vbox4.0.8-2011.vdi",
+	  "ebfb4ef19ae410f190327b5ebd312711263bc7579970e87d9c1e2d84e06b3c25" },
+	{ "pyVBox/TestHD-sunvbox-2009.vdi",
+	  "bb9f8df61474d25e71fa00722318cd387396ca1736605e1248821cc0de3d3af8" },
+	{ "tritium-os/test-vbox-convertfromraw-floppy.vdi",
+	  "7addf94295c91a65df70ae0d330a4ffb044f4e94921f2042fee086947fcccdbd" },
+	{ "tritium-os/test-qemu-created-hdr384.vdi",
+	  "d3b47b8355761a9fc98634f746d6b3a0c014359a89eafe5e94b759006d7d8a9d" },
+	{ "tritium-os/test-qemu-created-then-vbox-upgraded-hdr400.vdi",
+	  "d3b47b8355761a9fc98634f746d6b3a0c014359a89eafe5e94b759006d7d8a9d" },
+};
+
+Test(interop, virtualbox_fixtures_bit_exact)
+{
+	const char *dir = getenv("VDI_FIXTURES");
+	unsigned char *buf = malloc(MiB);
+	size_t i;
+
+	if (!dir || access(dir, R_OK) != 0)
+		cr_skip_test("fixtures not found (VDI_FIXTURES=%s)", dir ? dir : "");
+	for (i = 0; i < sizeof(fixtures) / sizeof(fixtures[0]); i++) {
+		char path[1024], cmd[1200], got[65] = { 0 };
+		struct vdi_image *img;
+		struct vdi_check_result r;
+		uint64_t off, size;
+		FILE *sum, *out;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, fixtures[i].file);
+		cr_assert_eq(vdi_open(path, VDI_OPEN_RDONLY, &img), 0, "%s",
+			     vdi_errmsg());
+		cr_assert_eq(vdi_check(img, &r, NULL, NULL), 0);
+		cr_assert_eq(r.corruptions + r.leaks, 0, "%s is clean", path);
+		/* Python's hashlib (OpenSSL) hashes far faster than
+		 * coreutils' sha256sum.  The 8 GiB disk is mostly zeros: a
+		 * MiB read as all zeros goes down the pipe as a 'Z' record,
+		 * data as a 'D' record with its bytes. */
+		snprintf(cmd, sizeof(cmd),
+			 "python3 -c 'import hashlib, sys\n"
+			 "h = hashlib.sha256(); f = sys.stdin.buffer\n"
+			 "while t := f.read(1):\n"
+			 "    n = int.from_bytes(f.read(8), \"little\")\n"
+			 "    h.update(bytes(n) if t == b\"Z\" else f.read(n))\n"
+			 "print(h.hexdigest())' > %s", tpath("sum"));
+		sum = popen(cmd, "w");
+		size = vdi_get_size(img);
+		for (off = 0; off < size; off += MiB) {
+			size_t n = size - off < MiB ? (size_t)(size - off) : MiB;
+			uint64_t n64 = n;
+			int zero;
+
+			memset(buf, 0xA5, n);
+			cr_assert_eq(vdi_pread(img, buf, n, off), (ssize_t)n);
+			zero = buf[0] == 0 && memcmp(buf, buf + 1, n - 1) == 0;
+			cr_assert_eq(fwrite(zero ? "Z" : "D", 1, 1, sum), 1);
+			cr_assert_eq(fwrite(&n64, 8, 1, sum), 1);
+			if (!zero)
+				cr_assert_eq(fwrite(buf, 1, n, sum), n);
+		}
+		cr_assert_eq(pclose(sum), 0);
+		vdi_close(img);
+		out = fopen(tpath("sum"), "r");
+		cr_assert_eq(fread(got, 1, 64, out), 64);
+		fclose(out);
+		cr_assert_str_eq(got, fixtures[i].sha256, "%s", path);
+	}
+	free(buf);
+}

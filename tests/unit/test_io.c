@@ -1,0 +1,323 @@
+/* The I/O core through the public API: data integrity, splitting and
+ * merging, allocation, metadata coalescing, errors. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util.h"
+#include "vdi.h"
+
+#define MiB (1ull << 20)
+
+static struct vdi_image *mk(const char *name, uint64_t size, unsigned flags)
+{
+	struct vdi_image *img;
+	const char *p = tpath(name);
+
+	unlink(p);
+	cr_assert_eq(vdi_create(p, size, NULL), 0, "%s", vdi_errmsg());
+	cr_assert_eq(vdi_open(p, flags, &img), 0, "%s", vdi_errmsg());
+	return img;
+}
+
+static void reopen(struct vdi_image **img, const char *name, unsigned flags)
+{
+	cr_assert_eq(vdi_close(*img), 0, "%s", vdi_errmsg());
+	cr_assert_eq(vdi_open(tpath(name), flags, img), 0, "%s", vdi_errmsg());
+}
+
+Test(io, fresh_image_reads_zeros_without_io)
+{
+	struct vdi_image *img = mk("z.vdi", 16 * MiB, 0);
+	unsigned char *buf = malloc(16 * MiB);
+	struct vdi_stats st;
+	size_t i;
+
+	memset(buf, 0xEE, 16 * MiB);
+	cr_assert_eq(vdi_pread(img, buf, 16 * MiB, 0), (ssize_t)(16 * MiB));
+	for (i = 0; i < 16 * MiB; i++)
+		cr_assert_eq(buf[i], 0, "byte %zu", i);
+	vdi_get_stats(img, &st);
+	cr_assert_eq(st.sqes, 0, "no SQE for unallocated blocks");
+	cr_assert_eq(st.data_read_bytes, 0);
+	free(buf);
+	vdi_close(img);
+}
+
+/* Write unaligned, block-crossing ranges; read them back before and after
+ * reopening, buffered and O_DIRECT. */
+static void roundtrip(unsigned flags)
+{
+	struct vdi_image *img = mk("rt.vdi", 8 * MiB, flags);
+	unsigned char *w = malloc(8 * MiB), *r = malloc(8 * MiB);
+	unsigned char *model = calloc(1, 8 * MiB);
+	const struct { uint64_t off; size_t len; } ops[] = {
+		{ 0, 4096 }, { MiB - 100, 300 }, { 3 * MiB + 7, 2 * MiB + 13 },
+		{ 512, 512 }, { 7 * MiB, MiB }, { 1, 1 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+		pattern(w, ops[i].len, i + 1);
+		cr_assert_eq(vdi_pwrite(img, w, ops[i].len, ops[i].off),
+			     (ssize_t)ops[i].len, "%s", vdi_errmsg());
+		memcpy(model + ops[i].off, w, ops[i].len);
+	}
+	cr_assert_eq(vdi_pread(img, r, 8 * MiB, 0), (ssize_t)(8 * MiB));
+	cr_assert_eq(memcmp(r, model, 8 * MiB), 0, "same handle");
+	reopen(&img, "rt.vdi", flags);
+	memset(r, 0x5A, 8 * MiB);
+	cr_assert_eq(vdi_pread(img, r + 3, 8 * MiB - 3, 3), (ssize_t)(8 * MiB - 3));
+	cr_assert_eq(memcmp(r + 3, model + 3, 8 * MiB - 3), 0, "after reopen");
+	cr_assert_eq(vdi_close(img), 0);
+	if (have("qemu-img"))
+		cr_assert_eq(sh("qemu-img check -q %s", tpath("rt.vdi")), 0);
+	free(w);
+	free(r);
+	free(model);
+}
+
+Test(io, roundtrip_buffered) { roundtrip(0); }
+Test(io, roundtrip_direct) { roundtrip(VDI_OPEN_DIRECT); }
+
+Test(io, vectored)
+{
+	struct vdi_image *img = mk("v.vdi", 4 * MiB, 0);
+	struct vdi_queue *q;
+	unsigned char a[1000], b[MiB], c[3000], all[sizeof(a) + sizeof(b) + sizeof(c)];
+	unsigned char back[sizeof(all)];
+	struct iovec iov[3] = { { a, sizeof(a) }, { b, sizeof(b) }, { c, sizeof(c) } };
+	struct vdi_completion comp;
+
+	pattern(a, sizeof(a), 1);
+	pattern(b, sizeof(b), 2);
+	pattern(c, sizeof(c), 3);
+	memcpy(all, a, sizeof(a));
+	memcpy(all + sizeof(a), b, sizeof(b));
+	memcpy(all + sizeof(a) + sizeof(b), c, sizeof(c));
+	cr_assert_eq(vdi_queue_create(img, 4, 0, &q), 0);
+	cr_assert_eq(vdi_queue_writev(q, iov, 3, MiB - 1500, (void *)7), 0);
+	cr_assert_eq(vdi_queue_submit(q), 1);
+	cr_assert_eq(vdi_queue_reap(q, &comp, 1, 1, NULL), 1);
+	cr_assert_eq(comp.tag, (void *)7);
+	cr_assert_eq(comp.res, (int64_t)sizeof(all));
+	vdi_queue_destroy(q);
+	cr_assert_eq(vdi_pread(img, back, sizeof(back), MiB - 1500), (ssize_t)sizeof(back));
+	cr_assert_eq(memcmp(back, all, sizeof(all)), 0);
+	vdi_close(img);
+}
+
+/* A request over blocks that are adjacent in the file goes out as one SQE. */
+Test(io, contiguous_blocks_merge_into_one_sqe)
+{
+	struct vdi_image *img = mk("m.vdi", 16 * MiB, 0);
+	unsigned char *buf = malloc(4 * MiB);
+	struct vdi_stats s0, s1;
+
+	pattern(buf, 4 * MiB, 9);
+	vdi_get_stats(img, &s0);
+	cr_assert_eq(vdi_pwrite(img, buf, 4 * MiB, 2 * MiB), (ssize_t)(4 * MiB));
+	vdi_get_stats(img, &s1);
+	cr_assert_eq(s1.blocks_allocated - s0.blocks_allocated, 4);
+	cr_assert_eq(s1.sqes - s0.sqes - (s1.meta_writes - s0.meta_writes), 1,
+		     "4 new blocks appended in order: one data SQE");
+	vdi_get_stats(img, &s0);
+	cr_assert_eq(vdi_pread(img, buf, 4 * MiB, 2 * MiB), (ssize_t)(4 * MiB));
+	vdi_get_stats(img, &s1);
+	cr_assert_eq(s1.sqes - s0.sqes - (s1.meta_writes - s0.meta_writes), 1,
+		     "and one read SQE");
+	/* Blocks 1 and 0 now follow 2..5 in the file: not contiguous. */
+	cr_assert_eq(vdi_pwrite(img, buf, 2 * MiB, 0), (ssize_t)(2 * MiB));
+	vdi_get_stats(img, &s0);
+	cr_assert_eq(vdi_pread(img, buf, 4 * MiB, 0), (ssize_t)(4 * MiB));
+	vdi_get_stats(img, &s1);
+	cr_assert_eq(s1.sqes - s0.sqes - (s1.meta_writes - s0.meta_writes), 2,
+		     "blocks 0-1 at the end, 2-3 at the start: two runs");
+	free(buf);
+	vdi_close(img);
+}
+
+/* 64 MiB written sequentially in 1 MiB requests, one batch: a handful of
+ * metadata writes, not one or more per request. */
+Test(io, metadata_is_coalesced_per_batch)
+{
+	struct vdi_image *img = mk("c.vdi", 128 * MiB, 0);
+	struct vdi_queue *q;
+	struct vdi_completion comp[64];
+	unsigned char *buf = malloc(MiB);
+	struct vdi_stats s0, s1;
+	int i, got = 0;
+
+	pattern(buf, MiB, 5);
+	cr_assert_eq(vdi_queue_create(img, 64, 0, &q), 0);
+	vdi_get_stats(img, &s0);
+	for (i = 0; i < 64; i++)
+		cr_assert_eq(vdi_queue_write(q, buf, MiB, (uint64_t)i * MiB, NULL), 0);
+	cr_assert_eq(vdi_queue_submit(q), 64);
+	while (got < 64) {
+		int n = vdi_queue_reap(q, comp, 1, 64, NULL);
+
+		cr_assert_gt(n, 0);
+		for (i = 0; i < n; i++)
+			cr_assert_eq(comp[i].res, (int64_t)MiB);
+		got += n;
+	}
+	cr_assert_eq(vdi_queue_flush(q, NULL), 0);
+	cr_assert_eq(vdi_queue_submit(q), 1);
+	cr_assert_eq(vdi_queue_reap(q, comp, 1, 1, NULL), 1);
+	cr_assert_eq(comp[0].res, 0);
+	vdi_get_stats(img, &s1);
+	cr_assert_eq(s1.blocks_allocated - s0.blocks_allocated, 64);
+	cr_assert_leq(s1.meta_writes - s0.meta_writes, 4,
+		      "%llu metadata writes for 64 allocations",
+		      (unsigned long long)(s1.meta_writes - s0.meta_writes));
+	cr_assert_geq(s1.meta_writes - s0.meta_writes, 2, "map and header");
+	vdi_queue_destroy(q);
+	cr_assert_eq(vdi_close(img), 0);
+	if (have("qemu-img"))
+		cr_assert_eq(sh("qemu-img check -q %s", tpath("c.vdi")), 0);
+	free(buf);
+}
+
+Test(io, blocks_append_in_write_order)
+{
+	struct vdi_image *img = mk("o.vdi", 16 * MiB, 0);
+	char b = 1;
+
+	cr_assert_eq(vdi_pwrite(img, &b, 1, 9 * MiB), 1);
+	cr_assert_eq(vdi_pwrite(img, &b, 1, 3 * MiB + 5), 1);
+	cr_assert_eq(vdi_close(img), 0);
+	cr_assert_eq(peek32(tpath("o.vdi"), MiB + 4 * 9), 0, "first write: block 0");
+	cr_assert_eq(peek32(tpath("o.vdi"), MiB + 4 * 3), 1, "second: block 1");
+	cr_assert_eq(peek32(tpath("o.vdi"), MiB + 4 * 4), VDI_BMAP_FREE);
+	cr_assert_eq(peek32(tpath("o.vdi"), 0x184), 2, "blocks allocated");
+}
+
+Test(io, errors)
+{
+	struct vdi_image *img = mk("e.vdi", 4 * MiB, 0), *other;
+	struct vdi_queue *q;
+	char b[16] = { 0 };
+	int i;
+
+	cr_assert_eq(vdi_pwrite(img, b, 16, 4 * MiB - 8), -EINVAL);
+	cr_assert(strstr(vdi_errmsg(), "past the end of the disk"), "%s", vdi_errmsg());
+	cr_assert_eq(vdi_open(tpath("e.vdi"), 0, &other), -EBUSY);
+	cr_assert(strstr(vdi_errmsg(), "in use by another process"), "%s", vdi_errmsg());
+	cr_assert_eq(vdi_open(tpath("e.vdi"), VDI_OPEN_RDONLY, &other), -EBUSY,
+		     "a reader waits for the writer");
+	cr_assert_eq(vdi_queue_create(img, 2, 0, &q), 0);
+	for (i = 0; i < 2; i++)
+		cr_assert_eq(vdi_queue_read(q, b, 16, 0, NULL), 0);
+	cr_assert_eq(vdi_queue_read(q, b, 16, 0, NULL), -EAGAIN, "queue full");
+	cr_assert_eq(vdi_close(img), -EBUSY, "queue still open");
+	vdi_queue_destroy(q);
+	cr_assert_eq(vdi_close(img), 0);
+	cr_assert_eq(vdi_close(NULL), 0);
+
+	cr_assert_eq(vdi_open(tpath("e.vdi"), VDI_OPEN_RDONLY, &img), 0);
+	cr_assert_eq(vdi_open(tpath("e.vdi"), VDI_OPEN_RDONLY, &other), 0,
+		     "two readers");
+	cr_assert_eq(vdi_pwrite(img, b, 16, 0), -EBADF);
+	cr_assert(strstr(vdi_errmsg(), "read-only"), "%s", vdi_errmsg());
+	vdi_close(other);
+	vdi_close(img);
+	cr_assert_eq(vdi_open(tpath("missing.vdi"), 0, &img), -ENOENT);
+	cr_assert(strstr(vdi_errmsg(), "missing.vdi"), "%s", vdi_errmsg());
+	cr_assert_eq(vdi_create(tpath("e.vdi"), MiB, NULL), -EEXIST);
+}
+
+/* An entry pointing past the end of the file: EIO for that block, other
+ * blocks fine, and nothing allocated over it. */
+Test(io, entry_past_eof_is_eio)
+{
+	struct vdi_image *img = mk("b.vdi", 8 * MiB, 0);
+	char b[512];
+
+	cr_assert_eq(vdi_pwrite(img, "x", 1, 0), 1);
+	cr_assert_eq(vdi_close(img), 0);
+	poke32(tpath("b.vdi"), MiB + 4 * 2, 40);
+	cr_assert_eq(vdi_open(tpath("b.vdi"), 0, &img), 0, "%s", vdi_errmsg());
+	cr_assert_eq(vdi_pread(img, b, 512, 2 * MiB), -EIO);
+	cr_assert(strstr(vdi_errmsg(), "past the end of the file"), "%s", vdi_errmsg());
+	cr_assert_eq(vdi_pwrite(img, b, 512, 2 * MiB), -EIO);
+	cr_assert_eq(vdi_pread(img, b, 1, 0), 1);
+	cr_assert_eq(b[0], 'x');
+	cr_assert_eq(vdi_pwrite(img, b, 512, 5 * MiB), 512);
+	cr_assert_eq(vdi_close(img), 0);
+	cr_assert_eq(peek32(tpath("b.vdi"), MiB + 4 * 5), 41,
+		     "new block allocated after the bad index");
+}
+
+Test(io, static_image)
+{
+	const char *p = tpath("s.vdi");
+	struct vdi_create_opts o = { .type = VDI_TYPE_STATIC };
+	struct vdi_image *img;
+	struct vdi_info info;
+	struct vdi_stats st;
+	char b[4096];
+
+	unlink(p);
+	cr_assert_eq(vdi_create(p, 4 * MiB, &o), 0, "%s", vdi_errmsg());
+	cr_assert_eq(vdi_open(p, 0, &img), 0);
+	cr_assert_eq(vdi_get_info(img, &info), 0);
+	cr_assert_eq(info.type, VDI_TYPE_STATIC);
+	cr_assert_eq(info.blocks_allocated, 4);
+	cr_assert_geq(info.file_size, 6 * MiB);
+	pattern(b, sizeof(b), 3);
+	cr_assert_eq(vdi_pwrite(img, b, sizeof(b), 3 * MiB), (ssize_t)sizeof(b));
+	vdi_get_stats(img, &st);
+	cr_assert_eq(st.blocks_allocated, 0);
+	cr_assert_eq(vdi_close(img), 0);
+	if (have("qemu-img"))
+		cr_assert_eq(sh("qemu-img check -q %s", p), 0);
+}
+
+Test(io, create_options)
+{
+	const char *p = tpath("opt.vdi");
+	const unsigned char u[16] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 };
+	struct vdi_create_opts o = { .block_size = 1 << 17, .description = "test disk",
+				     .uuid = u };
+	struct vdi_image *img;
+	struct vdi_info info;
+
+	unlink(p);
+	cr_assert_eq(vdi_create(p, 1000001, &o), 0, "%s", vdi_errmsg());
+	cr_assert_eq(vdi_open(p, VDI_OPEN_RDONLY, &img), 0);
+	vdi_get_info(img, &info);
+	cr_assert_eq(info.block_size, 1 << 17);
+	cr_assert_eq(info.disk_size, 1000448, "rounded up to 512");
+	cr_assert_eq(info.blocks, 8);
+	cr_assert_str_eq(info.description, "test disk");
+	cr_assert_eq(memcmp(info.uuid_create, u, 16), 0);
+	cr_assert_eq(peek32(p, 0x188), 0x01020304, "VirtualBox byte order");
+	vdi_close(img);
+	o.block_size = 5000;
+	cr_assert_eq(vdi_create(tpath("bad.vdi"), MiB, &o), -EINVAL);
+	cr_assert(strstr(vdi_errmsg(), "block size 5000"), "%s", vdi_errmsg());
+	cr_assert_eq(access(tpath("bad.vdi"), F_OK), -1, "nothing left behind");
+}
+
+Test(io, map_extents)
+{
+	struct vdi_image *img = mk("map.vdi", 8 * MiB + 512, 0);
+	struct vdi_extent e;
+
+	cr_assert_eq(vdi_pwrite(img, "a", 1, 2 * MiB), 1);
+	cr_assert_eq(vdi_pwrite(img, "b", 1, 3 * MiB), 1);
+	cr_assert_eq(vdi_map_extent(img, 0, &e), 0);
+	cr_assert_eq(e.kind, VDI_EXTENT_UNALLOCATED);
+	cr_assert_eq(e.length, 2 * MiB);
+	cr_assert_eq(vdi_map_extent(img, 2 * MiB, &e), 0);
+	cr_assert_eq(e.kind, VDI_EXTENT_DATA);
+	cr_assert_eq(e.length, 2 * MiB, "blocks 2 and 3 contiguous in the file");
+	cr_assert_eq(e.file_offset, 2 * MiB);
+	cr_assert_eq(vdi_map_extent(img, 4 * MiB, &e), 0);
+	cr_assert_eq(e.length, 4 * MiB + 512, "last extent ends at the disk size");
+	cr_assert_eq(vdi_map_extent(img, 8 * MiB + 512, &e), -EINVAL);
+	vdi_close(img);
+}

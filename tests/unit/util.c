@@ -1,0 +1,88 @@
+#include "util.h"
+
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+const char *tpath(const char *name)
+{
+	static char dir[256];
+	static char buf[4][512];
+	static int next;
+	char *p = buf[next++ % 4];
+
+	if (!dir[0]) {
+		const char *t = getenv("TMPDIR");
+
+		snprintf(dir, sizeof(dir), "%s/libvdi-test-XXXXXX", t ? t : "/tmp");
+		cr_assert(mkdtemp(dir), "mkdtemp");
+	}
+	snprintf(p, 512, "%s/%s", dir, name);
+	return p;
+}
+
+void pattern(void *buf, size_t len, uint64_t seed)
+{
+	uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
+	unsigned char *p = buf;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		p[i] = (unsigned char)x;
+	}
+}
+
+void poke(const char *path, uint64_t off, const void *buf, size_t len)
+{
+	int fd = open(path, O_WRONLY);
+
+	cr_assert(fd >= 0, "open %s", path);
+	cr_assert_eq(pwrite(fd, buf, len, (off_t)off), (ssize_t)len);
+	close(fd);
+}
+
+void poke32(const char *path, uint64_t off, uint32_t v)
+{
+	unsigned char b[4] = { (unsigned char)v, (unsigned char)(v >> 8),
+			       (unsigned char)(v >> 16), (unsigned char)(v >> 24) };
+
+	poke(path, off, b, 4);
+}
+
+uint32_t peek32(const char *path, uint64_t off)
+{
+	unsigned char b[4];
+	int fd = open(path, O_RDONLY);
+
+	cr_assert(fd >= 0);
+	cr_assert_eq(pread(fd, b, 4, (off_t)off), 4);
+	close(fd);
+	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
+	       (uint32_t)b[3] << 24;
+}
+
+int sh(const char *fmt, ...)
+{
+	char cmd[4096];
+	va_list ap;
+	int st;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	st = system(cmd);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+int have(const char *prog)
+{
+	return sh("command -v %s >/dev/null 2>&1", prog) == 0;
+}

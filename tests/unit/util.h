@@ -1,0 +1,25 @@
+/* Helpers shared by the unit tests. */
+#ifndef LIBVDI_TEST_UTIL_H
+#define LIBVDI_TEST_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A fresh path in a private temporary directory ("<dir>/<name>"). */
+const char *tpath(const char *name);
+
+/* Fill buf with bytes that depend on the seed and the position. */
+void pattern(void *buf, size_t len, uint64_t seed);
+
+/* Overwrite bytes of a file at an offset. */
+void poke(const char *path, uint64_t off, const void *buf, size_t len);
+void poke32(const char *path, uint64_t off, uint32_t v);
+uint32_t peek32(const char *path, uint64_t off);
+
+/* Run a shell command; returns its exit status (-1 if it did not exit). */
+int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Is this program on PATH? */
+int have(const char *prog);
+
+#endif
