@@ -59,31 +59,6 @@ static unsigned query_dio_align(int fd)
 	return 4096;
 }
 
-static int take_lock(struct vdi_image *img)
-{
-	struct flock fl = {
-		.l_type = (img->flags & VDI_OPEN_RDONLY) ? F_RDLCK : F_WRLCK,
-		.l_whence = SEEK_SET,
-	};
-
-	if (img->flags & VDI_OPEN_NOLOCK)
-		return 0;
-	/* The lock lives on a descriptor of its own that no ring ever holds: a
-	 * ring's teardown in the kernel is asynchronous and would keep a lock
-	 * on a registered descriptor alive after vdi_close() returned. */
-	img->lock_fd = open(img->path, ((img->flags & VDI_OPEN_RDONLY) ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-	if (img->lock_fd < 0)
-		return vdi_error(-errno, "vdi_open", img->path, "%s",
-				 strerror(errno));
-	if (fcntl(img->lock_fd, F_OFD_SETLK, &fl) == 0)
-		return 0;
-	if (errno == EAGAIN || errno == EACCES)
-		return vdi_error(-EBUSY, "vdi_open", img->path,
-				 "image is in use by another process");
-	return vdi_error(-errno, "vdi_open", img->path,
-			 "cannot lock the image: %s", strerror(errno));
-}
-
 /* Read the block map and derive the allocator state from it.  The next
  * free physical block comes from the map and the file size, never from
  * the header's count: a header that lags the map must not make two
@@ -190,7 +165,7 @@ int vdi_open(const char *path, unsigned flags, struct vdi_image **out)
 				"not a regular file");
 		goto out_free;
 	}
-	ret = take_lock(img);
+	ret = vdi_image_lock(img);
 	if (ret < 0)
 		goto out_free;
 

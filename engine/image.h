@@ -114,4 +114,8 @@ int vdi_image_extend(struct vdi_image *img);
 
 void vdi_image_mark_dirty(struct vdi_image *img, uint32_t vb);
 
+/* Take the inter-process locks (engine/lock.c); -EBUSY when another
+ * process, libvdi or QEMU, holds the image in a conflicting way. */
+int vdi_image_lock(struct vdi_image *img);
+
 #endif

@@ -31,7 +31,7 @@ int vdi_map_extent(struct vdi_image *img, uint64_t start,
 	kind = entry_kind(img, e);
 	ext->start = start;
 	ext->kind = kind;
-	ext->file_offset = kind == VDI_EXTENT_DATA
+	ext->file_offset = kind == VDI_EXTENT_DATA || kind == VDI_EXTENT_BAD
 				   ? vdi_slot_offset(img, e) + img->hdr.block_extra +
 					     (start & (bs - 1))
 				   : 0;

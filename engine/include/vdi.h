@@ -48,9 +48,9 @@ enum vdi_image_type {
 #define VDI_OPEN_DIRECT 0x2u /* O_DIRECT; unaligned requests still work */
 #define VDI_OPEN_NOLOCK 0x4u /* take no OFD lock (the caller serialises) */
 
-/* Open an existing image.  Takes an OFD lock on the file: exclusive for
- * writers, shared for readers; -EBUSY "image is in use by another process"
- * when another process holds a conflicting lock. */
+/* Open an existing image.  Takes OFD locks in QEMU's byte-lock scheme: one
+ * writer or many readers, among libvdi and QEMU processes alike; -EBUSY
+ * "image is in use by another process" on a conflict. */
 int vdi_open(const char *path, unsigned flags, struct vdi_image **out);
 
 /* Write back pending metadata, release the lock and free the handle.
@@ -125,7 +125,7 @@ enum vdi_extent_kind {
 struct vdi_extent {
 	uint64_t start;       /* virtual offset */
 	uint64_t length;
-	uint64_t file_offset; /* for VDI_EXTENT_DATA */
+	uint64_t file_offset; /* VDI_EXTENT_DATA, and where a BAD one points */
 	enum vdi_extent_kind kind;
 };
 

@@ -1,0 +1,96 @@
+/* vdi: the command-line tool.  Shared declarations of the subcommands and
+ * of the small helpers in util.c, opts.c and progress.c. */
+#ifndef VDI_CLI_H
+#define VDI_CLI_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <vdi.h>
+
+/* Exit status of every subcommand on failure (vdi check has its own
+ * codes, see cmd_check.c). */
+#define EXIT_FAIL 1
+
+/* ---- Subcommands (cmd_*.c): argv[0] is the subcommand's name. ---- */
+int cmd_create(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+int cmd_map(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+
+/* ---- Messages (util.c) ---- */
+
+/* Print "vdi: <message>\n" on stderr. */
+void die_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Right after a failing libvdi call: print "vdi: <vdi_errmsg()>", or, if
+ * the library left no message, "vdi: <message>: <strerror(-err)>". */
+void lib_error(int err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* The usage error line for an unknown option or a missing operand:
+ * "vdi: <cmd>: <what>; try 'vdi <cmd> --help'". */
+void usage_error(const char *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Report what getopt_long() (run with opterr = 0 and a leading ':' in its
+ * option string) returned as '?' or ':'. */
+void option_error(const char *cmd, int c, char **argv);
+
+/* ---- Values (util.c) ---- */
+
+/* Parse a size: a decimal number, optionally with a fraction, optionally
+ * followed by one of B K M G T P E (powers of 1024, either case).  Returns
+ * 0, or -1 after printing a message that names `what` and the bad text. */
+int parse_size(const char *what, const char *text, uint64_t *out);
+
+/* Parse on/off (also yes/no, true/false).  Returns 0 or -1 after a message. */
+int parse_bool(const char *what, const char *text, bool *out);
+
+/* Parse the --output argument: "human" or "json". */
+enum output_format { OUTPUT_HUMAN, OUTPUT_JSON };
+int parse_output(const char *cmd, const char *text, enum output_format *out);
+
+/* Format a byte count the way qemu-img does ("1.41 MiB", "8 GiB"). */
+void format_size(char *buf, size_t len, uint64_t bytes);
+
+/* Write `s` as a JSON string literal (quotes included). */
+void json_string(FILE *f, const char *s);
+
+/* ---- -o key=value[,key=value...] lists (opts.c) ---- */
+
+struct image_opts {
+	bool is_static;
+	uint32_t block_size;     /* 0: the library's default */
+	char *description;       /* NULL: none */
+	bool has_uuid;
+	unsigned char uuid[16];  /* RFC 4122 order */
+	bool any;                /* at least one option given */
+};
+
+/* Parse one -o argument into `o` (later keys override earlier ones).
+ * `cmd` names the subcommand in messages.  "help" prints the list of
+ * options and returns 1; errors print a message and return -1. */
+int image_opts_parse(struct image_opts *o, const char *cmd, const char *arg);
+void image_opts_free(struct image_opts *o);
+/* Fill library create options from `o`; the strings stay owned by `o`. */
+void image_opts_to_create(const struct image_opts *o,
+			  struct vdi_create_opts *c);
+void image_opts_help(FILE *f);
+
+/* ---- Progress bar on stderr (progress.c) ---- */
+
+struct progress {
+	bool enabled;
+	uint64_t total;
+	int last_permille; /* -1 before the first draw */
+};
+
+void progress_init(struct progress *p, bool enabled, uint64_t total);
+void progress_update(struct progress *p, uint64_t done);
+/* Draw 100% (if `complete`) and end the line. */
+void progress_finish(struct progress *p, bool complete);
+/* End the bar's line if one is drawn (before a message on stderr). */
+void progress_break_line(void);
+
+#endif

@@ -1,0 +1,207 @@
+/* vdi check: read-only consistency check with vdi_check(), reported and
+ * exited the way qemu-img check does: 0 clean, 2 corruptions, 3 leaks
+ * only, 1 when the check could not be done. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+enum { OPT_OUTPUT = 256 };
+
+enum {
+	CHECK_CLEAN = 0,
+	CHECK_FAILED = 1,
+	CHECK_CORRUPT = 2,
+	CHECK_LEAKS = 3,
+};
+
+static void help(void)
+{
+	fputs("Usage: vdi check [-q] [--output=human|json] FILE\n"
+	      "\n"
+	      "Check the VDI image FILE for corruption (block map entries that\n"
+	      "point outside the data area or past the end of the file, blocks\n"
+	      "used twice, a wrong allocated-block count) and leaks (data\n"
+	      "blocks no entry uses).  The image is opened read-only and never\n"
+	      "changed.\n"
+	      "\n"
+	      "  --output=FMT   human (default) or json\n"
+	      "  -f vdi         accepted for qemu-img compatibility\n"
+	      "  -q             quiet: print nothing, only set the exit status\n"
+	      "  -h, --help     show this help\n"
+	      "\n"
+	      "Exit status: 0 no problems, 1 the check could not be done,\n"
+	      "2 corruptions found, 3 leaks found and no corruption.\n", stdout);
+}
+
+/* The problems the library reports, kept for the JSON output. */
+struct problems {
+	enum output_format fmt;
+	bool quiet;
+	char **lines;
+	size_t n, cap;
+	bool oom;
+};
+
+static void report(void *opaque, const char *problem)
+{
+	struct problems *p = opaque;
+	char *copy;
+
+	if (p->quiet)
+		return;
+	if (p->fmt == OUTPUT_HUMAN) {
+		printf("%s\n", problem);
+		return;
+	}
+	if (p->n == p->cap) {
+		size_t cap = p->cap ? p->cap * 2 : 16;
+		char **lines = realloc(p->lines, cap * sizeof(*lines));
+
+		if (!lines) {
+			p->oom = true;
+			return;
+		}
+		p->lines = lines;
+		p->cap = cap;
+	}
+	copy = strdup(problem);
+	if (!copy) {
+		p->oom = true;
+		return;
+	}
+	p->lines[p->n++] = copy;
+}
+
+static void print_json(const char *path, const struct vdi_check_result *r,
+		       const struct vdi_info *in, const struct problems *p)
+{
+	fputs("{\n    \"filename\": ", stdout);
+	json_string(stdout, path);
+	printf(",\n    \"format\": \"vdi\",\n"
+	       "    \"check-errors\": 0,\n"
+	       "    \"corruptions\": %" PRIu64 ",\n"
+	       "    \"leaks\": %" PRIu64 ",\n"
+	       "    \"leaked-bytes\": %" PRIu64 ",\n"
+	       "    \"image-end-offset\": %" PRIu64 ",\n"
+	       "    \"total-clusters\": %" PRIu32 ",\n"
+	       "    \"allocated-clusters\": %" PRIu32 ",\n"
+	       "    \"problems\": [",
+	       r->corruptions, r->leaks, r->leaked_bytes, r->image_end_offset,
+	       in->blocks, r->blocks_mapped);
+	for (size_t i = 0; i < p->n; i++) {
+		fputs(i ? ",\n        " : "\n        ", stdout);
+		json_string(stdout, p->lines[i]);
+	}
+	fputs(p->n ? "\n    ]\n}\n" : "]\n}\n", stdout);
+}
+
+static void print_human(const struct vdi_check_result *r,
+			const struct vdi_info *in)
+{
+	if (r->corruptions == 0 && r->leaks == 0)
+		puts("No errors were found on the image.");
+	if (r->corruptions)
+		printf("\n%" PRIu64 " errors were found on the image.\n"
+		       "Data may be corrupted, or further writes to the image "
+		       "may corrupt it.\n", r->corruptions);
+	if (r->leaks)
+		printf("\n%" PRIu64 " leaked blocks (%" PRIu64 " bytes) were "
+		       "found on the image.\n"
+		       "This means waste of disk space, but no harm to data.\n",
+		       r->leaks, r->leaked_bytes);
+	if (in->blocks)
+		printf("%" PRIu32 "/%" PRIu32 " = %0.2f%% allocated blocks\n",
+		       r->blocks_mapped, in->blocks,
+		       100.0 * r->blocks_mapped / in->blocks);
+	printf("Image end offset: %" PRIu64 "\n", r->image_end_offset);
+}
+
+int cmd_check(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "output", required_argument, NULL, OPT_OUTPUT },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct problems probs = { .fmt = OUTPUT_HUMAN };
+	struct vdi_image *img = NULL;
+	struct vdi_check_result res;
+	struct vdi_info in;
+	const char *path;
+	int c, ret, status = CHECK_FAILED;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":f:qh", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_OUTPUT:
+			if (parse_output("check", optarg, &probs.fmt) < 0)
+				return CHECK_FAILED;
+			break;
+		case 'f':
+			if (strcmp(optarg, "vdi")) {
+				die_msg("check: only the vdi format is "
+					"supported, not '%s'", optarg);
+				return CHECK_FAILED;
+			}
+			break;
+		case 'q':
+			probs.quiet = true;
+			break;
+		case 'h':
+			help();
+			return 0;
+		default:
+			option_error("check", c, argv);
+			return CHECK_FAILED;
+		}
+	}
+	if (argc - optind != 1) {
+		usage_error("check", "expected exactly one FILE");
+		return CHECK_FAILED;
+	}
+	path = argv[optind];
+
+	ret = vdi_open(path, VDI_OPEN_RDONLY, &img);
+	if (ret < 0) {
+		lib_error(ret, "check: cannot open %s", path);
+		return CHECK_FAILED;
+	}
+	ret = vdi_get_info(img, &in);
+	if (ret < 0) {
+		lib_error(ret, "check: %s", path);
+		goto out;
+	}
+	memset(&res, 0, sizeof(res));
+	ret = vdi_check(img, &res, report, &probs);
+	if (ret < 0) {
+		lib_error(ret, "check: %s: the check could not be completed",
+			  path);
+		goto out;
+	}
+	if (probs.oom) {
+		die_msg("check: out of memory");
+		goto out;
+	}
+
+	if (!probs.quiet) {
+		if (probs.fmt == OUTPUT_JSON)
+			print_json(path, &res, &in, &probs);
+		else
+			print_human(&res, &in);
+	}
+	if (res.corruptions)
+		status = CHECK_CORRUPT;
+	else if (res.leaks)
+		status = CHECK_LEAKS;
+	else
+		status = CHECK_CLEAN;
+out:
+	vdi_close(img);
+	for (size_t i = 0; i < probs.n; i++)
+		free(probs.lines[i]);
+	free(probs.lines);
+	return status;
+}

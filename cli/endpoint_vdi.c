@@ -1,0 +1,169 @@
+/* A VDI image as a convert endpoint: requests go through one vdi_queue;
+ * free and zero blocks, found with vdi_map_extent(), are never read. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "convert.h"
+
+struct vdi_ep {
+	struct endpoint ep;
+	struct vdi_image *img;
+	struct vdi_queue *q;
+	bool writable;
+};
+
+#define VEP(ep) ((struct vdi_ep *)(ep))
+
+static int v_read(struct endpoint *ep, void *buf, size_t len, uint64_t off,
+		  void *tag)
+{
+	return vdi_queue_read(VEP(ep)->q, buf, len, off, tag);
+}
+
+static int v_write(struct endpoint *ep, const void *buf, size_t len,
+		   uint64_t off, void *tag)
+{
+	return vdi_queue_write(VEP(ep)->q, buf, len, off, tag);
+}
+
+static int v_submit(struct endpoint *ep)
+{
+	return vdi_queue_submit(VEP(ep)->q);
+}
+
+static int v_reap(struct endpoint *ep, struct vdi_completion *out,
+		  unsigned min, unsigned max)
+{
+	return vdi_queue_reap(VEP(ep)->q, out, min, max, NULL);
+}
+
+static unsigned v_pending(const struct endpoint *ep)
+{
+	return vdi_queue_pending(VEP(ep)->q);
+}
+
+static int v_extent(struct endpoint *ep, uint64_t off, uint64_t *len,
+		    bool *zero)
+{
+	struct vdi_extent ext;
+	int ret = vdi_map_extent(VEP(ep)->img, off, &ext);
+
+	if (ret < 0) {
+		lib_error(ret, "convert: %s: cannot map offset %llu", ep->path,
+			  (unsigned long long)off);
+		return ret;
+	}
+	if (ext.start > off || ext.start + ext.length <= off) {
+		die_msg("convert: %s: the library mapped offset %llu outside "
+			"the extent it returned", ep->path,
+			(unsigned long long)off);
+		return -EIO;
+	}
+	*len = ext.start + ext.length - off;
+	if (*len > ep->size - off)
+		*len = ep->size - off;
+	/* A bad entry is read like data: the read reports the problem. */
+	*zero = ext.kind == VDI_EXTENT_UNALLOCATED ||
+		ext.kind == VDI_EXTENT_ZERO;
+	return 0;
+}
+
+static int v_finish(struct endpoint *ep)
+{
+	struct vdi_ep *v = VEP(ep);
+	struct vdi_completion c;
+	int ret = 0, n;
+
+	if (v->writable) {
+		/* A flush queued after every write completed covers them all,
+		 * with the block map and header that point at them. */
+		ret = vdi_queue_flush(v->q, NULL);
+		if (ret >= 0)
+			ret = vdi_queue_submit(v->q);
+		if (ret < 0)
+			lib_error(ret, "convert: cannot flush %s", ep->path);
+		while (ret >= 0 && vdi_queue_pending(v->q)) {
+			n = vdi_queue_reap(v->q, &c, 1, 1, NULL);
+			if (n < 0) {
+				lib_error(n, "convert: cannot flush %s",
+					  ep->path);
+				ret = n;
+			} else if (n == 1 && c.res < 0) {
+				ret = (int)c.res;
+				die_msg("convert: cannot flush %s: %s",
+					ep->path, strerror(-ret));
+			}
+		}
+	}
+	vdi_queue_destroy(v->q);
+	n = vdi_close(v->img);
+	if (n < 0 && ret >= 0) {
+		lib_error(n, "convert: cannot close %s", ep->path);
+		ret = n;
+	}
+	free(v);
+	return ret < 0 ? ret : 0;
+}
+
+static void v_abort(struct endpoint *ep)
+{
+	struct vdi_ep *v = VEP(ep);
+
+	vdi_queue_destroy(v->q);
+	vdi_close(v->img);
+	free(v);
+}
+
+static const struct endpoint_ops vdi_ops = {
+	.read = v_read,
+	.write = v_write,
+	.submit = v_submit,
+	.reap = v_reap,
+	.pending = v_pending,
+	.extent = v_extent,
+	.finish = v_finish,
+	.abort = v_abort,
+};
+
+static int v_open(const char *path, bool writable, unsigned depth,
+		  struct endpoint **out)
+{
+	struct vdi_ep *v = calloc(1, sizeof(*v));
+	int ret;
+
+	if (!v) {
+		die_msg("out of memory");
+		return -1;
+	}
+	ret = vdi_open(path, writable ? 0 : VDI_OPEN_RDONLY, &v->img);
+	if (ret < 0) {
+		lib_error(ret, "convert: cannot open %s", path);
+		free(v);
+		return -1;
+	}
+	ret = vdi_queue_create(v->img, depth, 0, &v->q);
+	if (ret < 0) {
+		lib_error(ret, "convert: cannot set up a queue for %s", path);
+		vdi_close(v->img);
+		free(v);
+		return -1;
+	}
+	v->ep.ops = &vdi_ops;
+	v->ep.path = path;
+	v->ep.size = vdi_get_size(v->img);
+	v->writable = writable;
+	*out = &v->ep;
+	return 0;
+}
+
+int vdi_open_source(const char *path, unsigned depth, struct endpoint **out)
+{
+	return v_open(path, false, depth, out);
+}
+
+int vdi_open_dest(const char *path, unsigned depth, struct endpoint **out)
+{
+	return v_open(path, true, depth, out);
+}

@@ -1,0 +1,77 @@
+/* vdi: inspect, check, map and convert VirtualBox disk images.
+ * This file only dispatches to the subcommands (cmd_*.c). */
+#include <errno.h>
+#include <string.h>
+
+#include "cli.h"
+
+#ifndef VDI_TOOL_VERSION
+#define VDI_TOOL_VERSION "unknown"
+#endif
+
+static const struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+} commands[] = {
+	{ "create", cmd_create, "create a new image" },
+	{ "info", cmd_info, "show what an image's header says" },
+	{ "check", cmd_check, "check an image for corruption and leaks" },
+	{ "map", cmd_map, "show which parts of the disk hold data" },
+	{ "convert", cmd_convert, "copy a disk between raw and VDI files" },
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void usage(FILE *f)
+{
+	fputs("Usage: vdi COMMAND [OPTIONS] ARGS...\n"
+	      "       vdi COMMAND --help\n"
+	      "       vdi --version\n"
+	      "\n"
+	      "Commands:\n", f);
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
+	fputs("\n"
+	      "Sizes take a K, M, G, T, P or E suffix (powers of 1024).\n"
+	      "Commands that print a report take --output=human|json.\n", f);
+}
+
+/* A report cut short by a full disk or a closed pipe must not exit 0. */
+static int finish(int status)
+{
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		die_msg("error writing to standard output: %s", strerror(errno));
+		return status ? status : EXIT_FAIL;
+	}
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	const char *name;
+
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_FAIL;
+	}
+	name = argv[1];
+	if (!strcmp(name, "--help") || !strcmp(name, "-h") ||
+	    !strcmp(name, "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(name, "--version") || !strcmp(name, "-V")) {
+		printf("vdi version %s (libvdi API %d.%d)\n", VDI_TOOL_VERSION,
+		       VDI_VERSION_MAJOR, VDI_VERSION_MINOR);
+		return 0;
+	}
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (!strcmp(name, commands[i].name))
+			return finish(commands[i].run(argc - 1, argv + 1));
+	if (name[0] == '-')
+		die_msg("unknown option '%s'; try 'vdi --help'", name);
+	else
+		die_msg("unknown command '%s'; try 'vdi --help'", name);
+	return EXIT_FAIL;
+}
