@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "fault.h"
 #include "meta.h"
 #include "queue.h"
 
@@ -29,7 +30,14 @@ static int full_io(int fd, void *buf, size_t len, uint64_t off, bool write)
 	while (len) {
 		ssize_t n = write ? pwrite(fd, p, len, (off_t)off)
 				  : pread(fd, p, len, (off_t)off);
-		if (n < 0 && errno == EINTR)
+
+		n = vdi_fault_filter(write ? VDI_IO_META : VDI_IO_READ, off,
+				     len, n < 0 ? -errno : (int)n);
+		if (n < 0) {
+			errno = (int)-n;
+			n = -1;
+		}
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (n < 0)
 			return -errno;
@@ -246,9 +254,8 @@ int vdi_close(struct vdi_image *img)
 		ret = vdi_image_extend(img);
 		if (ret == 0)
 			ret = vdi_image_writeback_sync(img);
-		if (ret == 0 && fdatasync(img->meta_fd) < 0)
-			ret = vdi_error(-errno, __func__, img->path,
-					"fdatasync: %s", strerror(errno));
+		if (ret == 0)
+			ret = vdi_image_sync(img);
 	}
 	if (ret == 0 && img->meta_error)
 		ret = vdi_error(img->meta_error, __func__, img->path,
@@ -271,8 +278,11 @@ int vdi_close(struct vdi_image *img)
 
 void vdi_image_mark_dirty(struct vdi_image *img, uint32_t vb)
 {
-	uint32_t s = vb / ENTRIES_PER_SECTOR;
+	vdi_image_mark_sector_dirty(img, vb / ENTRIES_PER_SECTOR);
+}
 
+void vdi_image_mark_sector_dirty(struct vdi_image *img, uint32_t s)
+{
 	if (!(img->dirty[s / 64] & (1ull << (s % 64)))) {
 		img->dirty[s / 64] |= 1ull << (s % 64);
 		img->dirty_count++;
@@ -409,6 +419,17 @@ int vdi_image_extend(struct vdi_image *img)
 		return vdi_error(-errno, "vdi_flush", img->path,
 				 "cannot extend the file to %" PRIu64
 				 " bytes: %s", end, strerror(errno));
+	return 0;
+}
+
+int vdi_image_sync(struct vdi_image *img)
+{
+	int ret = fdatasync(img->meta_fd) < 0 ? -errno : 0;
+
+	ret = vdi_fault_filter(VDI_IO_FSYNC, 0, 0, ret);
+	if (ret < 0)
+		return vdi_error(ret, "vdi_flush", img->path, "fdatasync: %s",
+				 strerror(-ret));
 	return 0;
 }
 

@@ -58,7 +58,7 @@ struct vdi_image {
 	struct io_uring meta_ring;    /* per-batch metadata write-back */
 	bool meta_ring_ready;
 	unsigned meta_ring_inflight;
-	int meta_error;        /* sticky: a metadata write failed */
+	int meta_error;        /* a metadata write failed; the next flush says so */
 	bool written;          /* anything written through this handle */
 	unsigned live_queues;  /* made by users (not the sync pool) */
 	struct vdi_queue *sync_pool;
@@ -113,6 +113,10 @@ int vdi_image_writeback_sync(struct vdi_image *img);
 int vdi_image_extend(struct vdi_image *img);
 
 void vdi_image_mark_dirty(struct vdi_image *img, uint32_t vb);
+void vdi_image_mark_sector_dirty(struct vdi_image *img, uint32_t sector);
+
+/* fdatasync the image (through the fault seam). */
+int vdi_image_sync(struct vdi_image *img);
 
 /* Take the inter-process locks (engine/lock.c); -EBUSY when another
  * process, libvdi or QEMU, holds the image in a conflicting way. */

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "fault.h"
 #include "image.h"
 #include "queue.h"
 
@@ -54,11 +55,24 @@ void vdi_meta_ring_exit(struct vdi_image *img)
 
 void vdi_meta_write_done(struct vdi_image *img, struct vdi_sub *s, int res)
 {
+	uint32_t i;
+
+	res = vdi_fault_filter(VDI_IO_META, s->file_off, s->len, res);
 	if (res < 0 || (size_t)res != s->len) {
-		img->meta_error = res < 0 ? res : -EIO;
-		vdi_error(img->meta_error, "vdi_queue_submit", img->path,
-			  "block-map or header write failed: %s",
-			  strerror(-img->meta_error));
+		/* Write it again later: mark what it carried dirty again.
+		 * EAGAIN and EINTR are only retried; other errors are also
+		 * reported, once, by the next flush. */
+		if (s->publish)
+			img->header_dirty = true;
+		for (i = 0; !s->publish && i < s->nblocks; i++)
+			vdi_image_mark_sector_dirty(img, s->vb + i);
+		if (res != -EAGAIN && res != -EINTR) {
+			img->meta_error = res < 0 ? res : -EIO;
+			vdi_error(img->meta_error, "vdi_queue_submit",
+				  img->path,
+				  "block-map or header write failed: %s",
+				  strerror(-img->meta_error));
+		}
 	}
 	free(s->bounce);
 	free(s);
@@ -152,12 +166,15 @@ int vdi_meta_prep(struct vdi_image *img, struct io_uring *ring,
 		sub->kind = SUB_META;
 		sub->buf = sub->bounce;
 		sub->len = len;
+		sub->publish = hdr; /* for a metadata write: the header */
 		if (hdr) {
 			vdi_header_encode(&img->hdr, img->preamble);
 			memcpy(sub->buf, img->preamble, len);
 			img->header_dirty = false;
 		} else {
 			vdi_image_bmap_bytes(img, first[i], count[i], sub->buf);
+			sub->vb = first[i]; /* sectors, for a metadata write */
+			sub->nblocks = count[i];
 			sub->file_off = img->hdr.offset_bmap +
 					(uint64_t)first[i] * VDI_SECTOR;
 		}

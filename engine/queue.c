@@ -6,12 +6,16 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "error.h"
+#include "fault.h"
 #include "image.h"
 
 #include "meta.h"
@@ -480,10 +484,23 @@ again:
 
 static void fsync_done(struct vdi_queue *q, struct vdi_sub *s, int res)
 {
+	struct vdi_image *img = q->img;
 	struct vdi_req *r = s->req;
 
-	if (res == -ECANCELED && q->img->meta_error)
-		res = q->img->meta_error;
+	if (res == -ECANCELED) {
+		/* A metadata write linked before the fsync failed. */
+		pthread_mutex_lock(&img->lock);
+		res = img->meta_error;
+		img->meta_error = 0;
+		pthread_mutex_unlock(&img->lock);
+		if (res == 0) {
+			/* Only EAGAIN/EINTR: do the whole flush again. */
+			sub_put(q, s);
+			r->next = q->retry_flushes;
+			q->retry_flushes = r;
+			return;
+		}
+	}
 	if (res < 0 && !r->err)
 		r->err = vdi_error(res, "vdi_queue_flush", q->img->path,
 				   "flush failed: %s", strerror(-res));
@@ -506,10 +523,14 @@ static unsigned process_cqes(struct vdi_queue *q)
 			meta_done(q, s, cqe->res);
 			break;
 		case SUB_FSYNC:
-			fsync_done(q, s, cqe->res);
+			fsync_done(q, s, vdi_fault_filter(VDI_IO_FSYNC, 0, 0,
+							  cqe->res));
 			break;
 		default:
-			data_done(q, s, cqe->res);
+			data_done(q, s, vdi_fault_filter(
+					s->kind == SUB_READ ? VDI_IO_READ
+							    : VDI_IO_WRITE,
+					s->file_off, s->len, cqe->res));
 		}
 	}
 	io_uring_cq_advance(&q->ring, n);
@@ -583,15 +604,18 @@ static void prep_flush(struct vdi_queue *q, struct vdi_req *r)
 	}
 	/* Per-batch write-backs still in flight complete first. */
 	vdi_meta_ring_reap(img, true);
+	/* A failed metadata write is reported once, by this flush; what it
+	 * carried is dirty again and goes out below. */
 	ret = img->meta_error;
+	img->meta_error = 0;
 	if (ret == 0 && img->written)
 		ret = vdi_image_extend(img);
 	if (ret == 0 && (q->flags & VDI_QUEUE_IOPOLL)) {
 		/* Polled rings take no buffered writes and no fsync. */
 		ret = vdi_image_writeback_sync(img);
 		pthread_mutex_unlock(&img->lock);
-		if (ret == 0 && fdatasync(img->meta_fd) < 0)
-			ret = -errno;
+		if (ret == 0)
+			ret = vdi_image_sync(img);
 		goto out;
 	}
 	if (ret == 0)
@@ -619,7 +643,53 @@ out:
 	req_sub_done(q, r);
 }
 
+/* Flushes whose linked metadata writes hit EAGAIN/EINTR start again. */
+static void retry_flushes(struct vdi_queue *q)
+{
+	struct vdi_req *r;
+
+	if (!q->retry_flushes)
+		return;
+	while ((r = q->retry_flushes)) {
+		q->retry_flushes = r->next;
+		r->next = NULL;
+		prep_flush(q, r);
+	}
+	io_uring_submit(&q->ring);
+	atomic_fetch_add(&q->img->stats.enters, 1);
+}
+
 /* ---- public API ------------------------------------------------------------ */
+
+/* Polled completions need a device with poll queues; elsewhere the ring
+ * is made but reads fail with EOPNOTSUPP.  Ask sysfs first. */
+static bool device_polls(const struct vdi_image *img)
+{
+	static const char *const fmt[] = {
+		"/sys/dev/block/%u:%u/queue/io_poll",
+		"/sys/dev/block/%u:%u/../queue/io_poll", /* a partition */
+	};
+	struct stat st;
+	char path[96], c = '0';
+	size_t i;
+
+	if (fstat(img->fd, &st) < 0)
+		return false;
+	for (i = 0; i < sizeof(fmt) / sizeof(fmt[0]); i++) {
+		FILE *f;
+
+		snprintf(path, sizeof(path), fmt[i], major(st.st_dev),
+			 minor(st.st_dev));
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fread(&c, 1, 1, f) != 1)
+			c = '0';
+		fclose(f);
+		return c == '1';
+	}
+	return false;
+}
 
 static unsigned ring_entries(unsigned depth)
 {
@@ -653,7 +723,8 @@ int vdi_queue_create_internal(struct vdi_image *img, unsigned depth,
 	q->depth = depth;
 	q->internal = internal;
 
-	if ((flags & VDI_QUEUE_IOPOLL) && !(img->flags & VDI_OPEN_DIRECT))
+	if ((flags & VDI_QUEUE_IOPOLL) &&
+	    (!(img->flags & VDI_OPEN_DIRECT) || !device_polls(img)))
 		flags &= ~VDI_QUEUE_IOPOLL;
 	for (;;) {
 		memset(&p, 0, sizeof(p));
@@ -726,6 +797,7 @@ void vdi_queue_destroy(struct vdi_queue *q)
 	while (q->inflight_reqs || q->meta_inflight) {
 		if (wait_and_process(q, NULL) < 0)
 			break;
+		retry_flushes(q);
 		q->done_count = 0; /* nobody will reap them */
 	}
 	io_uring_queue_exit(&q->ring);
@@ -932,6 +1004,7 @@ int vdi_queue_reap(struct vdi_queue *q, struct vdi_completion *out,
 	}
 	for (;;) {
 		process_cqes(q);
+		retry_flushes(q);
 		while (n < max && q->done_count) {
 			out[n++] = q->done[q->done_head];
 			q->done_head = (q->done_head + 1) % q->depth;

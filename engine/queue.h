@@ -64,6 +64,7 @@ struct vdi_queue {
 	struct vdi_sub *free_subs;
 	unsigned meta_inflight;
 	unsigned resubmits;   /* SQEs prepared while reaping */
+	struct vdi_req *retry_flushes; /* flushes to prepare again */
 
 	struct vdi_completion *done; /* ring of `depth` completions */
 	unsigned done_head, done_count;

@@ -72,7 +72,7 @@ struct vdi_create_opts {
 };
 
 /* Create a new image of `size` bytes (rounded up to 512).  `opts` may be
- * NULL.  Static images are fully preallocated.  The block map and the data
+ * NULL.  -EEXIST if `path` exists and opts->overwrite is 0.  Static images are fully preallocated.  The block map and the data
  * area start on 1 MiB boundaries.  The file is created next to `path` under
  * a temporary name and renamed into place, so a failure leaves nothing. */
 int vdi_create(const char *path, uint64_t size,
@@ -159,7 +159,8 @@ int vdi_check(struct vdi_image *img, struct vdi_check_result *res,
 /* ---- Asynchronous I/O ---------------------------------------------------- */
 
 #define VDI_QUEUE_SQPOLL 0x1u  /* kernel thread polls the submission queue */
-#define VDI_QUEUE_IOPOLL 0x2u  /* polled completions (needs VDI_OPEN_DIRECT) */
+#define VDI_QUEUE_IOPOLL 0x2u  /* polled completions (needs VDI_OPEN_DIRECT
+				* and a device with poll queues) */
 
 /* Create a queue (one io_uring) able to hold `depth` requests in flight.
  * Flags the kernel refuses are dropped; vdi_queue_flags() tells which
@@ -200,7 +201,10 @@ int vdi_queue_flush(struct vdi_queue *q, void *tag);
 
 /* Send every queued request to the kernel, together with the block-map and
  * header updates that completed allocations need (once per batch).
- * Returns the number of requests submitted, or a negative errno. */
+ * Returns the number of caller requests taken from the queue (metadata
+ * writes are not counted), or a negative errno.  Every queued request is
+ * taken; one that fails while being prepared (EIO for a block that points
+ * past the end of the file, say) completes with its error. */
 int vdi_queue_submit(struct vdi_queue *q);
 
 struct vdi_completion {
