@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 enum vdi_io_kind {
 	VDI_IO_READ,  /* data read */
@@ -18,9 +19,11 @@ enum vdi_io_kind {
 
 struct vdi_fault_hook {
 	/* Return the result the engine should see instead of `res` for an
-	 * I/O of `kind` at file offset `off` of `len` bytes. */
+	 * I/O of `kind` at file offset `off` of `len` bytes.  For writes,
+	 * `iov`/`iovcnt` hold the bytes that were written (so a test can
+	 * record them, e.g. to replay a power cut); NULL otherwise. */
 	int (*io)(void *opaque, enum vdi_io_kind kind, uint64_t off,
-		  size_t len, int res);
+		  size_t len, const struct iovec *iov, int iovcnt, int res);
 	void *opaque;
 };
 
@@ -29,12 +32,22 @@ void vdi_fault_set(const struct vdi_fault_hook *hook);
 
 extern const struct vdi_fault_hook *vdi_fault_hook;
 
-static inline int vdi_fault_filter(enum vdi_io_kind kind, uint64_t off,
-				   size_t len, int res)
+static inline int vdi_fault_filter_iov(enum vdi_io_kind kind, uint64_t off,
+				       size_t len, const struct iovec *iov,
+				       int iovcnt, int res)
 {
 	const struct vdi_fault_hook *h = vdi_fault_hook;
 
-	return h ? h->io(h->opaque, kind, off, len, res) : res;
+	return h ? h->io(h->opaque, kind, off, len, iov, iovcnt, res) : res;
+}
+
+static inline int vdi_fault_filter(enum vdi_io_kind kind, uint64_t off,
+				   const void *buf, size_t len, int res)
+{
+	struct iovec v = { (void *)buf, len };
+
+	return vdi_fault_filter_iov(kind, off, len, buf ? &v : NULL,
+				    buf ? 1 : 0, res);
 }
 
 #endif

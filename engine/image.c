@@ -32,7 +32,8 @@ static int full_io(int fd, void *buf, size_t len, uint64_t off, bool write)
 				  : pread(fd, p, len, (off_t)off);
 
 		n = vdi_fault_filter(write ? VDI_IO_META : VDI_IO_READ, off,
-				     len, n < 0 ? -errno : (int)n);
+				     write ? p : NULL, len,
+				     n < 0 ? -errno : (int)n);
 		if (n < 0) {
 			errno = (int)-n;
 			n = -1;
@@ -211,6 +212,13 @@ int vdi_open(const char *path, unsigned flags, struct vdi_image **out)
 	img->dio_align = (flags & VDI_OPEN_DIRECT) ? query_dio_align(img->fd)
 						   : 1;
 	if (!(flags & VDI_OPEN_RDONLY)) {
+		void *z;
+
+		if (posix_memalign(&z, 4096, VDI_ZERO_BUF)) {
+			ret = vdi_error(-ENOMEM, __func__, path, "out of memory");
+			goto out_free;
+		}
+		img->zero_buf = memset(z, 0, VDI_ZERO_BUF);
 		ret = vdi_meta_ring_init(img);
 		if (ret < 0)
 			goto out_free;
@@ -225,6 +233,7 @@ out_free:
 		close(img->meta_fd);
 	if (img->lock_fd >= 0)
 		close(img->lock_fd);
+	free(img->zero_buf);
 	free((void *)img->map);
 	free(img->disk_map);
 	free(img->dirty);
@@ -266,6 +275,7 @@ int vdi_close(struct vdi_image *img)
 	close(img->fd);
 	close(img->meta_fd);
 	close(img->lock_fd);
+	free(img->zero_buf);
 	free((void *)img->map);
 	free(img->disk_map);
 	free(img->dirty);
@@ -318,26 +328,51 @@ out:
 	return ret;
 }
 
+void vdi_image_set_disk_entry(struct vdi_image *img, uint32_t vb, uint32_t e)
+{
+	uint32_t old = img->disk_map[vb];
+
+	if (old == e)
+		return;
+	if (!vdi_entry_is_data(old) && vdi_entry_is_data(e))
+		img->blocks_mapped++;
+	else if (vdi_entry_is_data(old) && !vdi_entry_is_data(e))
+		img->blocks_mapped--;
+	img->disk_map[vb] = e;
+	vdi_image_mark_dirty(img, vb);
+	if (img->hdr.blocks_allocated != img->blocks_mapped) {
+		img->hdr.blocks_allocated = img->blocks_mapped;
+		img->header_dirty = true;
+	}
+}
+
 void vdi_image_publish(struct vdi_image *img, uint32_t vb, uint32_t n)
 {
 	uint32_t i;
 
 	pthread_mutex_lock(&img->lock);
-	for (i = vb; i < vb + n; i++) {
-		uint32_t e = vdi_map_get(img, i);
+	for (i = vb; i < vb + n; i++)
+		vdi_image_set_disk_entry(img, i, vdi_map_get(img, i));
+	pthread_mutex_unlock(&img->lock);
+}
 
-		if (img->disk_map[i] == e)
-			continue;
-		if (!vdi_entry_is_data(img->disk_map[i]) && vdi_entry_is_data(e))
-			img->blocks_mapped++;
-		img->disk_map[i] = e;
-		vdi_image_mark_dirty(img, i);
-		if (img->hdr.blocks_allocated != img->blocks_mapped) {
-			img->hdr.blocks_allocated = img->blocks_mapped;
-			img->header_dirty = true;
-		}
+uint32_t vdi_image_make_zero(struct vdi_image *img, uint32_t vb)
+{
+	uint32_t e;
+
+	pthread_mutex_lock(&img->lock);
+	e = vdi_map_get(img, vb);
+	if (e != VDI_BMAP_ZERO) {
+		img->written = true;
+		atomic_store_explicit(&img->map[vb], VDI_BMAP_ZERO,
+				      memory_order_release);
+		/* A free block holds no data: the map may say so at once.
+		 * A data block's entry follows when its space is punched. */
+		if (!vdi_entry_is_data(e))
+			vdi_image_set_disk_entry(img, vb, VDI_BMAP_ZERO);
 	}
 	pthread_mutex_unlock(&img->lock);
+	return e;
 }
 
 void vdi_image_bmap_bytes(const struct vdi_image *img, uint32_t first,
@@ -426,7 +461,7 @@ int vdi_image_sync(struct vdi_image *img)
 {
 	int ret = fdatasync(img->meta_fd) < 0 ? -errno : 0;
 
-	ret = vdi_fault_filter(VDI_IO_FSYNC, 0, 0, ret);
+	ret = vdi_fault_filter(VDI_IO_FSYNC, 0, NULL, 0, ret);
 	if (ret < 0)
 		return vdi_error(ret, "vdi_flush", img->path, "fdatasync: %s",
 				 strerror(-ret));

@@ -60,6 +60,7 @@ struct vdi_image {
 	unsigned meta_ring_inflight;
 	int meta_error;        /* a metadata write failed; the next flush says so */
 	bool written;          /* anything written through this handle */
+	unsigned char *zero_buf; /* VDI_ZERO_BUF bytes of zeros, aligned */
 	unsigned live_queues;  /* made by users (not the sync pool) */
 	struct vdi_queue *sync_pool;
 
@@ -69,6 +70,8 @@ struct vdi_image {
 			blocks_allocated, flushes;
 	} stats;
 };
+
+#define VDI_ZERO_BUF (1u << 20)
 
 static inline bool vdi_entry_is_data(uint32_t e)
 {
@@ -99,6 +102,16 @@ int vdi_image_alloc(struct vdi_image *img, uint32_t vb, uint32_t *index);
 /* A data write covering virtual blocks [vb, vb + n) completed: enter their
  * allocations into the on-disk map.  Takes the lock. */
 void vdi_image_publish(struct vdi_image *img, uint32_t vb, uint32_t n);
+
+/* Set the on-disk map entry of `vb` to `e`, mark its sector dirty and keep
+ * the header's count in step.  Under the lock. */
+void vdi_image_set_disk_entry(struct vdi_image *img, uint32_t vb, uint32_t e);
+
+/* Make `vb` a zero block in memory if it is free or zero: no data is
+ * involved, so the on-disk map follows at once.  Returns the old entry
+ * (the caller punches its data out when it pointed at some).  Takes the
+ * lock. */
+uint32_t vdi_image_make_zero(struct vdi_image *img, uint32_t vb);
 
 /* Fill `buf` with block-map sectors [first, first + n) from disk_map.
  * Under the lock. */

@@ -57,7 +57,7 @@ void vdi_meta_write_done(struct vdi_image *img, struct vdi_sub *s, int res)
 {
 	uint32_t i;
 
-	res = vdi_fault_filter(VDI_IO_META, s->file_off, s->len, res);
+	res = vdi_fault_filter(VDI_IO_META, s->file_off, s->buf, s->len, res);
 	if (res < 0 || (size_t)res != s->len) {
 		/* Write it again later: mark what it carried dirty again.
 		 * EAGAIN and EINTR are only retried; other errors are also

@@ -93,6 +93,25 @@ static void slice_piece(unsigned char *p, size_t len, void *arg)
 		s->aligned = false;
 }
 
+static void nonzero_piece(unsigned char *p, size_t len, void *arg)
+{
+	bool *nonzero = arg;
+
+	if (*nonzero || !len)
+		return;
+	if (p[0] || memcmp(p, p + 1, len - 1))
+		*nonzero = true;
+}
+
+/* Are the request's bytes [pos, pos + n) all zero? */
+static bool iov_is_zero(const struct vdi_req *r, size_t pos, size_t n)
+{
+	bool nonzero = false;
+
+	iov_walk(r, pos, n, nonzero_piece, &nonzero);
+	return !nonzero;
+}
+
 /* ---- pools --------------------------------------------------------------- */
 
 static struct vdi_sub *sub_get(struct vdi_queue *q)
@@ -350,6 +369,18 @@ static void prep_rw(struct vdi_queue *q, struct vdi_req *r)
 					"file", vb, e);
 			break;
 		}
+		if (r->op == OP_WRITE && !vdi_entry_is_data(e) && n == bs &&
+		    !r->fixed && iov_is_zero(r, pos, n)) {
+			/* As VirtualBox does: a whole block of zeros written
+			 * to a block without data becomes a zero entry, not
+			 * an allocation. */
+			vdi_image_make_zero(img, vb);
+			ret = run_flush(q, r, &run);
+			if (ret < 0)
+				break;
+			pos += n;
+			continue;
+		}
 		if (r->op == OP_READ && !vdi_entry_is_data(e)) {
 			kind = RUN_ZERO;
 		} else {
@@ -379,6 +410,89 @@ static void prep_rw(struct vdi_queue *q, struct vdi_req *r)
 	}
 	if (ret == 0)
 		ret = run_flush(q, r, &run);
+	if (ret < 0 && !r->err)
+		r->err = ret;
+	req_sub_done(q, r);
+}
+
+/* Punch a discarded block's space out of the file. */
+static int emit_punch(struct vdi_queue *q, struct vdi_req *r, uint32_t vb,
+		      uint32_t index)
+{
+	struct io_uring_sqe *sqe;
+	struct vdi_sub *s = sub_get(q);
+
+	if (!s)
+		return -ENOMEM;
+	sqe = get_sqe(q);
+	if (!sqe) {
+		sub_put(q, s);
+		return -EBUSY;
+	}
+	s->kind = SUB_PUNCH;
+	s->req = r;
+	s->vb = vb;
+	s->nblocks = 1;
+	s->file_off = vdi_slot_offset(q->img, index);
+	s->len = q->img->slot_size;
+	io_uring_prep_fallocate(sqe, 0,
+				FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				s->file_off, s->len);
+	set_fd(q, sqe, FD_DATA);
+	io_uring_sqe_set_data(sqe, s);
+	atomic_fetch_add_explicit(&q->img->stats.sqes, 1, memory_order_relaxed);
+	r->inflight++;
+	return 0;
+}
+
+/* Write zeros over [r->offset, +r->len).  Whole blocks of dynamic images
+ * become zero entries (their space punched out); parts of blocks that hold
+ * data get zeros written; blocks without data need nothing.  The request's
+ * iovec is the image's zero buffer (set by queue_req). */
+static void prep_zero(struct vdi_queue *q, struct vdi_req *r)
+{
+	struct vdi_image *img = q->img;
+	uint64_t bs = img->hdr.block_size;
+	uint64_t pos = 0;
+	int ret = 0;
+
+	r->inflight = 1;
+	while (pos < r->len && ret == 0) {
+		uint64_t voff = r->offset + pos;
+		uint32_t vb = (uint32_t)(voff >> img->block_shift);
+		uint64_t in_block = voff & (bs - 1);
+		uint64_t n = bs - in_block < r->len - pos ? bs - in_block
+							  : r->len - pos;
+		uint32_t e = vdi_map_get(img, vb);
+		uint64_t done;
+
+		pos += n;
+		if (vdi_entry_is_data(e) && vdi_entry_is_bad(img, e)) {
+			ret = vdi_error(-EIO, "vdi_queue_submit", img->path,
+					"block %" PRIu32 " maps to physical "
+					"block %" PRIu32 ", past the end of the "
+					"file", vb, e);
+			break;
+		}
+		if (n == bs && img->hdr.type != VDI_TYPE_STATIC) {
+			e = vdi_image_make_zero(img, vb);
+			if (vdi_entry_is_data(e))
+				ret = emit_punch(q, r, vb, e);
+			continue;
+		}
+		if (!vdi_entry_is_data(e))
+			continue;
+		for (done = 0; done < n && ret == 0; done += VDI_ZERO_BUF) {
+			size_t c = (size_t)(n - done < VDI_ZERO_BUF ? n - done
+								    : VDI_ZERO_BUF);
+
+			ret = emit_data(q, r, SUB_WRITE, 0, c,
+					vdi_slot_offset(img, e) +
+						img->hdr.block_extra + in_block +
+						done,
+					vb, 1, false);
+		}
+	}
 	if (ret < 0 && !r->err)
 		r->err = ret;
 	req_sub_done(q, r);
@@ -508,11 +622,32 @@ static void fsync_done(struct vdi_queue *q, struct vdi_sub *s, int res)
 	req_sub_done(q, r);
 }
 
+static void punch_done(struct vdi_queue *q, struct vdi_sub *s, int res)
+{
+	struct vdi_image *img = q->img;
+	struct vdi_req *r = s->req;
+
+	/* The block reads as zeros whatever happened to its old space: enter
+	 * the zero entry.  A file system that cannot punch holes keeps the
+	 * space until `vdi compact`; that is no error. */
+	pthread_mutex_lock(&img->lock);
+	if (vdi_map_get(img, s->vb) == VDI_BMAP_ZERO)
+		vdi_image_set_disk_entry(img, s->vb, VDI_BMAP_ZERO);
+	pthread_mutex_unlock(&img->lock);
+	if (res < 0 && res != -EOPNOTSUPP && !r->err)
+		r->err = vdi_error(res, "vdi_queue_submit", img->path,
+				   "cannot punch out block %" PRIu32 ": %s",
+				   s->vb, strerror(-res));
+	sub_put(q, s);
+	req_sub_done(q, r);
+}
+
 /* Handle every CQE that is ready; returns how many. */
 static unsigned process_cqes(struct vdi_queue *q)
 {
 	struct io_uring_cqe *cqe;
 	unsigned head, n = 0;
+	int res;
 
 	io_uring_for_each_cqe(&q->ring, head, cqe) {
 		struct vdi_sub *s = io_uring_cqe_get_data(cqe);
@@ -523,14 +658,26 @@ static unsigned process_cqes(struct vdi_queue *q)
 			meta_done(q, s, cqe->res);
 			break;
 		case SUB_FSYNC:
-			fsync_done(q, s, vdi_fault_filter(VDI_IO_FSYNC, 0, 0,
-							  cqe->res));
+			fsync_done(q, s, vdi_fault_filter(VDI_IO_FSYNC, 0, NULL,
+							  0, cqe->res));
+			break;
+		case SUB_PUNCH:
+			punch_done(q, s, vdi_fault_filter(VDI_IO_WRITE,
+					s->file_off, NULL, s->len, cqe->res));
+			break;
+		case SUB_READ:
+			data_done(q, s, vdi_fault_filter(VDI_IO_READ,
+					s->file_off, NULL, s->len, cqe->res));
 			break;
 		default:
-			data_done(q, s, vdi_fault_filter(
-					s->kind == SUB_READ ? VDI_IO_READ
-							    : VDI_IO_WRITE,
-					s->file_off, s->len, cqe->res));
+			if (s->iov)
+				res = vdi_fault_filter_iov(VDI_IO_WRITE,
+					s->file_off, s->len, s->iov, s->iovcnt,
+					cqe->res);
+			else
+				res = vdi_fault_filter(VDI_IO_WRITE, s->file_off,
+						       s->buf, s->len, cqe->res);
+			data_done(q, s, res);
 		}
 	}
 	io_uring_cq_advance(&q->ring, n);
@@ -844,7 +991,7 @@ static int queue_req(struct vdi_queue *q, enum vdi_op op,
 		return vdi_error(-EAGAIN, fn, img->path,
 				 "queue is full (%u requests); reap first",
 				 q->depth);
-	if (op == OP_WRITE && (img->flags & VDI_OPEN_RDONLY))
+	if ((op == OP_WRITE || op == OP_ZERO) && (img->flags & VDI_OPEN_RDONLY))
 		return vdi_error(-EBADF, fn, img->path,
 				 "image is open read-only");
 	if (iovcnt < 0 || iovcnt > 1024)
@@ -946,6 +1093,22 @@ int vdi_queue_write_fixed(struct vdi_queue *q, const void *buf, size_t len,
 			 __func__);
 }
 
+int vdi_queue_write_zeroes(struct vdi_queue *q, uint64_t offset,
+			   uint64_t len, void *tag)
+{
+	struct iovec v = { q->img->zero_buf, (size_t)len };
+
+	return queue_req(q, OP_ZERO, &v, 1, offset, false, 0, tag, __func__);
+}
+
+int vdi_queue_discard(struct vdi_queue *q, uint64_t offset, uint64_t len,
+		      void *tag)
+{
+	struct iovec v = { q->img->zero_buf, (size_t)len };
+
+	return queue_req(q, OP_ZERO, &v, 1, offset, false, 0, tag, __func__);
+}
+
 int vdi_queue_flush(struct vdi_queue *q, void *tag)
 {
 	return queue_req(q, OP_FLUSH, NULL, 0, 0, false, 0, tag, __func__);
@@ -966,6 +1129,8 @@ int vdi_queue_submit(struct vdi_queue *q)
 		count++;
 		if (r->op == OP_FLUSH)
 			prep_flush(q, r);
+		else if (r->op == OP_ZERO)
+			prep_zero(q, r);
 		else
 			prep_rw(q, r);
 	}

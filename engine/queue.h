@@ -10,7 +10,9 @@
 
 struct vdi_image;
 
-enum vdi_op { OP_READ, OP_WRITE, OP_FLUSH };
+/* OP_ZERO: write zeros; whole blocks of dynamic images become zero entries
+ * and their space is punched out of the file. */
+enum vdi_op { OP_READ, OP_WRITE, OP_FLUSH, OP_ZERO };
 
 /* A request as the caller queued it. */
 struct vdi_req {
@@ -28,7 +30,7 @@ struct vdi_req {
 	int err;              /* first error, negative errno */
 };
 
-enum sub_kind { SUB_READ, SUB_WRITE, SUB_META, SUB_FSYNC };
+enum sub_kind { SUB_READ, SUB_WRITE, SUB_META, SUB_FSYNC, SUB_PUNCH };
 
 /* One SQE and what to do when its CQE arrives. */
 struct vdi_sub {

@@ -49,7 +49,9 @@ static int64_t run_one(struct vdi_image *img, int op, void *buf, size_t len,
 	ret = pool_get(img, &q);
 	if (ret < 0)
 		return ret;
-	if (op == OP_READ)
+	if (op == OP_ZERO)
+		ret = vdi_queue_write_zeroes(q, offset, len, NULL);
+	else if (op == OP_READ)
 		ret = vdi_queue_read(q, buf, len, offset, NULL);
 	else if (op == OP_WRITE)
 		ret = vdi_queue_write(q, buf, len, offset, NULL);
@@ -83,4 +85,16 @@ ssize_t vdi_pwrite(struct vdi_image *img, const void *buf, size_t len,
 int vdi_flush(struct vdi_image *img)
 {
 	return (int)run_one(img, OP_FLUSH, NULL, 0, 0);
+}
+
+int vdi_write_zeroes(struct vdi_image *img, uint64_t offset, uint64_t len)
+{
+	int64_t ret = run_one(img, OP_ZERO, NULL, (size_t)len, offset);
+
+	return ret < 0 ? (int)ret : 0;
+}
+
+int vdi_discard(struct vdi_image *img, uint64_t offset, uint64_t len)
+{
+	return vdi_write_zeroes(img, offset, len);
 }

@@ -139,13 +139,15 @@ int vdi_map_extent(struct vdi_image *img, uint64_t start,
 
 struct vdi_check_result {
 	uint64_t corruptions;      /* problems that may lose or mix up data */
-	uint64_t leaks;            /* unreferenced data blocks in the file */
+	uint64_t leaks;            /* unreferenced blocks holding space */
 	uint64_t leaked_bytes;
 	uint32_t blocks_mapped;    /* entries that point at data */
 	uint32_t out_of_range;     /* index >= blocks in image */
 	uint32_t past_eof;         /* data block not inside the file */
 	uint32_t duplicates;       /* physical block used by two entries */
 	uint32_t allocated_mismatch; /* header count differs from the map */
+	uint32_t holes;            /* unused blocks already punched out of the
+				    * file (no space used; not leaks) */
 	uint64_t image_end_offset; /* where the last used data ends */
 };
 
@@ -195,6 +197,16 @@ int vdi_queue_read_fixed(struct vdi_queue *q, void *buf, size_t len,
 int vdi_queue_write_fixed(struct vdi_queue *q, const void *buf, size_t len,
 			  uint64_t offset, unsigned buf_index, void *tag);
 
+/* Make [offset, offset + len) read as zeros.  Whole blocks of a dynamic
+ * image become zero entries (0xFFFFFFFE) and their space is punched out of
+ * the file; parts of blocks that hold data get zeros written; blocks with
+ * no data need no I/O.  In a static image zeros are written.  The two
+ * calls do the same: discard names the intent of a TRIM. */
+int vdi_queue_write_zeroes(struct vdi_queue *q, uint64_t offset,
+			   uint64_t len, void *tag);
+int vdi_queue_discard(struct vdi_queue *q, uint64_t offset, uint64_t len,
+		      void *tag);
+
 /* A flush completes after every write that completed before it was queued
  * is durable, with the block map and header that point at it. */
 int vdi_queue_flush(struct vdi_queue *q, void *tag);
@@ -229,6 +241,8 @@ ssize_t vdi_pread(struct vdi_image *img, void *buf, size_t len,
 ssize_t vdi_pwrite(struct vdi_image *img, const void *buf, size_t len,
 		   uint64_t offset);
 int vdi_flush(struct vdi_image *img);
+int vdi_write_zeroes(struct vdi_image *img, uint64_t offset, uint64_t len);
+int vdi_discard(struct vdi_image *img, uint64_t offset, uint64_t len);
 
 /* ---- Statistics ---------------------------------------------------------- */
 

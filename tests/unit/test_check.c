@@ -92,7 +92,8 @@ Test(check, out_of_range_inside_file)
 	const char *p = make("range.vdi");
 	struct vdi_check_result r;
 
-	cr_assert_eq(truncate(p, (off_t)(2 * MiB + 6 * MiB)), 0);
+	poke(p, 2 * MiB + 6 * MiB - 1, "x", 1); /* the file holds 6 blocks */
+	poke(p, 2 * MiB + 4 * MiB, "y", 1);     /* physical 4 holds data */
 	poke32(p, BMAP + 12, 5); /* block 3 -> physical 5: in the file */
 	r = check(p);
 	cr_assert_eq(r.out_of_range, 1);
@@ -119,9 +120,21 @@ Test(check, leak_at_end)
 	const char *p = make("leak.vdi");
 	struct vdi_check_result r;
 
-	cr_assert_eq(truncate(p, (off_t)(2 * MiB + 5 * MiB)), 0);
+	poke(p, 2 * MiB + 5 * MiB - 1, "x", 1); /* data in a 5th block */
 	r = check(p);
 	cr_assert_eq(r.corruptions, 0, "%s", problems);
 	cr_assert_eq(r.leaks, 1);
 	cr_assert_eq(r.leaked_bytes, MiB);
+	cr_assert_eq(r.holes, 0);
+}
+
+Test(check, hole_at_end_is_no_leak)
+{
+	const char *p = make("hole.vdi");
+	struct vdi_check_result r;
+
+	cr_assert_eq(truncate(p, (off_t)(2 * MiB + 5 * MiB)), 0);
+	r = check(p);
+	cr_assert_eq(r.corruptions + r.leaks, 0, "%s", problems);
+	cr_assert_eq(r.holes, 1, "a block of the file without data");
 }

@@ -3,8 +3,10 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -393,4 +395,78 @@ Test(io, threads_share_an_image)
 	if (have("qemu-img"))
 		cr_assert_eq(sh("qemu-img check -q %s", tpath("t.vdi")), 0);
 	free(got);
+}
+
+/* Discard: whole blocks become zero entries and give their space back;
+ * partial blocks get zeros; QEMU reads the result the same way. */
+Test(io, discard_and_zeroes)
+{
+	struct vdi_image *img = mk("d.vdi", 8 * MiB, 0);
+	unsigned char *buf = malloc(8 * MiB), *model = malloc(8 * MiB);
+	struct vdi_check_result cr;
+	struct vdi_stats st;
+	struct stat sb0, sb1;
+	FILE *f;
+
+	pattern(model, 8 * MiB, 77);
+	cr_assert_eq(vdi_pwrite(img, model, 8 * MiB, 0), (ssize_t)(8 * MiB));
+	cr_assert_eq(vdi_flush(img), 0);
+	stat(tpath("d.vdi"), &sb0);
+	/* Blocks 2 and 3 whole, plus 100 bytes into block 5 and the head of 6. */
+	cr_assert_eq(vdi_discard(img, 2 * MiB, 2 * MiB), 0, "%s", vdi_errmsg());
+	cr_assert_eq(vdi_write_zeroes(img, 6 * MiB - 100, 4196), 0);
+	memset(model + 2 * MiB, 0, 2 * MiB);
+	memset(model + 6 * MiB - 100, 0, 4196);
+	cr_assert_eq(vdi_pread(img, buf, 8 * MiB, 0), (ssize_t)(8 * MiB));
+	cr_assert_eq(memcmp(buf, model, 8 * MiB), 0);
+	reopen(&img, "d.vdi", 0);
+	cr_assert_eq(vdi_pread(img, buf, 8 * MiB, 0), (ssize_t)(8 * MiB));
+	cr_assert_eq(memcmp(buf, model, 8 * MiB), 0, "after reopen");
+	cr_assert_eq(vdi_check(img, &cr, NULL, NULL), 0);
+	cr_assert_eq(cr.corruptions + cr.leaks, 0, "punched blocks are no leaks");
+	cr_assert_eq(cr.holes, 2);
+	cr_assert_eq(cr.blocks_mapped, 6);
+	/* A whole block of zeros written to a block without data. */
+	memset(buf, 0, MiB);
+	cr_assert_eq(vdi_pwrite(img, buf, MiB, 3 * MiB), (ssize_t)MiB);
+	vdi_get_stats(img, &st);
+	cr_assert_eq(st.blocks_allocated, 0, "zeros do not allocate");
+	cr_assert_eq(vdi_close(img), 0);
+	stat(tpath("d.vdi"), &sb1);
+	/* (A file system may add a block of its own bookkeeping.) */
+	cr_assert_leq(sb1.st_blocks * 512, sb0.st_blocks * 512 - 2 * MiB + 16384,
+		      "space of two blocks given back (%lld -> %lld)",
+		      (long long)sb0.st_blocks * 512, (long long)sb1.st_blocks * 512);
+	cr_assert_eq(peek32(tpath("d.vdi"), MiB + 4 * 2), VDI_BMAP_ZERO);
+	cr_assert_eq(peek32(tpath("d.vdi"), MiB + 4 * 3), VDI_BMAP_ZERO);
+	cr_assert_eq(peek32(tpath("d.vdi"), 0x184), 6, "blocks allocated");
+	if (have("qemu-img")) {
+		f = fopen(tpath("d.raw"), "wb");
+		cr_assert_eq(fwrite(model, 1, 8 * MiB, f), 8 * MiB);
+		fclose(f);
+		cr_assert_eq(sh("qemu-img check -q %s", tpath("d.vdi")), 0);
+		cr_assert_eq(sh("qemu-img compare -q -f vdi -F raw %s %s",
+				tpath("d.vdi"), tpath("d.raw")), 0);
+	}
+	free(buf);
+	free(model);
+}
+
+Test(io, discard_static_writes_zeros)
+{
+	const char *p = tpath("ds.vdi");
+	struct vdi_create_opts o = { .type = VDI_TYPE_STATIC };
+	struct vdi_image *img;
+	unsigned char b[4096];
+
+	unlink(p);
+	cr_assert_eq(vdi_create(p, 4 * MiB, &o), 0);
+	cr_assert_eq(vdi_open(p, 0, &img), 0);
+	memset(b, 0xFF, sizeof(b));
+	cr_assert_eq(vdi_pwrite(img, b, sizeof(b), MiB), (ssize_t)sizeof(b));
+	cr_assert_eq(vdi_discard(img, MiB, MiB), 0);
+	cr_assert_eq(vdi_pread(img, b, sizeof(b), MiB), (ssize_t)sizeof(b));
+	cr_assert_eq(b[0] | b[4095], 0);
+	cr_assert_eq(vdi_close(img), 0);
+	cr_assert_eq(peek32(p, MiB + 4), 1, "a static image keeps its map");
 }

@@ -1,0 +1,419 @@
+/* Offline repair of the block map, header count and file length.  The
+ * image is opened here with the writer's lock and worked on with plain
+ * pread/pwrite/fdatasync: no ring, no cache of the map, one change at a
+ * time in an order that a crash at any point leaves no worse than it was
+ * (data is copied and made durable before an entry points at it; an
+ * entry is freed and made durable before the space it used is cut off).
+ * Reachable data is never lost: only entries that cannot be read (past
+ * the end of the file) or that read another block's data (the later
+ * users of a shared physical block) are freed. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "format.h"
+#include "image.h"
+
+#define COPY_CHUNK (1u << 20)
+
+struct repair {
+	const char *path;
+	int fd;
+	struct vdi_header h;
+	unsigned char preamble[VDI_PREAMBLE_SIZE];
+	uint64_t file_size;
+	uint64_t slot_size;
+	uint64_t slots;      /* physical blocks the file holds (a partial one too) */
+	uint32_t *map;       /* the block map as on disk, kept in step */
+	uint32_t *owner;     /* physical block (< slots) -> virtual block + 1 */
+	vdi_check_report_fn fn;
+	void *opaque;
+	struct vdi_repair_result *res;
+};
+
+static void say(struct repair *rp, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void say(struct repair *rp, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	if (!rp->fn)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	rp->fn(rp->opaque, msg);
+}
+
+static int full_pread(int fd, void *buf, size_t len, uint64_t off)
+{
+	unsigned char *p = buf;
+
+	while (len) {
+		ssize_t n = pread(fd, p, len, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0) { /* past the end: a hole reads as zeros */
+			memset(p, 0, len);
+			return 0;
+		}
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+static int full_pwrite(int fd, const void *buf, size_t len, uint64_t off)
+{
+	const unsigned char *p = buf;
+
+	while (len) {
+		ssize_t n = pwrite(fd, p, len, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO;
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+static int sync_file(struct repair *rp)
+{
+	if (fdatasync(rp->fd) < 0)
+		return vdi_error(-errno, "vdi_repair", rp->path,
+				 "fdatasync: %s", strerror(errno));
+	return 0;
+}
+
+static uint64_t slot_off(const struct repair *rp, uint64_t index)
+{
+	return rp->h.offset_data + index * rp->slot_size;
+}
+
+/* Write one block-map entry and make it durable. */
+static int set_entry(struct repair *rp, uint32_t vb, uint32_t value)
+{
+	unsigned char b[4] = { (unsigned char)value, (unsigned char)(value >> 8),
+			       (unsigned char)(value >> 16),
+			       (unsigned char)(value >> 24) };
+	int ret = full_pwrite(rp->fd, b, 4, rp->h.offset_bmap + 4ull * vb);
+
+	if (ret < 0)
+		return vdi_error(ret, "vdi_repair", rp->path,
+				 "cannot write the entry of block %" PRIu32
+				 ": %s", vb, strerror(-ret));
+	rp->map[vb] = value;
+	return sync_file(rp);
+}
+
+/* Copy physical block `from` (its extra bytes too) to `to`, durably. */
+static int copy_slot(struct repair *rp, uint64_t from, uint64_t to)
+{
+	unsigned char *buf = malloc(COPY_CHUNK);
+	uint64_t done = 0;
+	int ret = 0;
+
+	if (!buf)
+		return vdi_error(-ENOMEM, "vdi_repair", rp->path,
+				 "out of memory");
+	while (done < rp->slot_size && ret == 0) {
+		size_t n = rp->slot_size - done < COPY_CHUNK
+				   ? (size_t)(rp->slot_size - done)
+				   : COPY_CHUNK;
+
+		ret = full_pread(rp->fd, buf, n, slot_off(rp, from) + done);
+		if (ret == 0)
+			ret = full_pwrite(rp->fd, buf, n, slot_off(rp, to) + done);
+		done += n;
+	}
+	free(buf);
+	if (ret < 0)
+		return vdi_error(ret, "vdi_repair", rp->path,
+				 "cannot copy physical block %" PRIu64
+				 " to %" PRIu64 ": %s", from, to,
+				 strerror(-ret));
+	return sync_file(rp);
+}
+
+static int load(struct repair *rp)
+{
+	char why[256];
+	struct stat st;
+	ssize_t n;
+	int ret;
+	uint32_t i;
+
+	if (fstat(rp->fd, &st) < 0)
+		return vdi_error(-errno, "vdi_repair", rp->path, "fstat: %s",
+				 strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return vdi_error(-EINVAL, "vdi_repair", rp->path,
+				 "not a regular file");
+	rp->file_size = (uint64_t)st.st_size;
+	n = pread(rp->fd, rp->preamble, sizeof(rp->preamble), 0);
+	if (n < 0)
+		return vdi_error(-errno, "vdi_repair", rp->path,
+				 "cannot read the header: %s", strerror(errno));
+	ret = vdi_header_decode(rp->preamble, (size_t)n, &rp->h, why,
+				sizeof(why));
+	if (ret == 0)
+		ret = vdi_header_validate(&rp->h, rp->file_size, why,
+					  sizeof(why));
+	if (ret < 0)
+		return vdi_error(ret, "vdi_repair", rp->path, "%s", why);
+	rp->slot_size = vdi_slot_size(&rp->h);
+	if (rp->file_size > rp->h.offset_data)
+		rp->slots = (rp->file_size - rp->h.offset_data +
+			     rp->slot_size - 1) / rp->slot_size;
+	rp->map = calloc(rp->h.blocks ? rp->h.blocks : 1, sizeof(uint32_t));
+	rp->owner = calloc(rp->slots ? rp->slots : 1, sizeof(uint32_t));
+	if (!rp->map || !rp->owner)
+		return vdi_error(-ENOMEM, "vdi_repair", rp->path,
+				 "out of memory for %" PRIu32 " blocks",
+				 rp->h.blocks);
+	if (rp->h.blocks) {
+		unsigned char *raw = malloc(vdi_bmap_bytes(&rp->h));
+
+		if (!raw)
+			return vdi_error(-ENOMEM, "vdi_repair", rp->path,
+					 "out of memory");
+		ret = full_pread(rp->fd, raw, vdi_bmap_bytes(&rp->h),
+				 rp->h.offset_bmap);
+		for (i = 0; ret == 0 && i < rp->h.blocks; i++)
+			rp->map[i] = (uint32_t)raw[4 * i] |
+				     (uint32_t)raw[4 * i + 1] << 8 |
+				     (uint32_t)raw[4 * i + 2] << 16 |
+				     (uint32_t)raw[4 * i + 3] << 24;
+		free(raw);
+		if (ret < 0)
+			return vdi_error(ret, "vdi_repair", rp->path,
+					 "cannot read the block map: %s",
+					 strerror(-ret));
+	}
+	return 0;
+}
+
+/* Free entries past the end of the file, and every user of a shared
+ * physical block but the first; fill `owner`. */
+static int free_bad_entries(struct repair *rp, bool fix)
+{
+	uint32_t vb;
+	int ret;
+
+	for (vb = 0; vb < rp->h.blocks; vb++) {
+		uint32_t e = rp->map[vb];
+
+		if (!vdi_entry_is_data(e))
+			continue;
+		if (e >= rp->slots) {
+			if (!fix)
+				continue;
+			ret = set_entry(rp, vb, VDI_BMAP_FREE);
+			if (ret < 0)
+				return ret;
+			rp->res->corruptions_fixed++;
+			say(rp, "repaired: block %" PRIu32 " mapped to physical "
+			    "block %" PRIu32 ", past the end of the file; its "
+			    "entry is now free (reads as zeros)", vb, e);
+			continue;
+		}
+		if (rp->owner[e]) {
+			if (!fix)
+				continue;
+			ret = set_entry(rp, vb, VDI_BMAP_FREE);
+			if (ret < 0)
+				return ret;
+			rp->res->corruptions_fixed++;
+			say(rp, "repaired: block %" PRIu32 " shared physical "
+			    "block %" PRIu32 " with block %" PRIu32 "; its "
+			    "entry is now free (block %" PRIu32 " keeps the "
+			    "data)", vb, e, rp->owner[e] - 1, rp->owner[e] - 1);
+			continue;
+		}
+		rp->owner[e] = vb + 1;
+	}
+	return 0;
+}
+
+/* Entries whose index is not below the block count (but inside the
+ * file): copy the data to a free index below it, then repoint. */
+static int move_into_range(struct repair *rp)
+{
+	uint64_t next = 0;
+	uint32_t vb;
+	int ret;
+
+	for (vb = 0; vb < rp->h.blocks; vb++) {
+		uint32_t e = rp->map[vb];
+
+		if (!vdi_entry_is_data(e) || e < rp->h.blocks)
+			continue;
+		/* At most `blocks` entries use data and this one is not
+		 * below the count, so some index below it is free; it lies
+		 * inside the file, since the file reaches past index e. */
+		while (next < rp->h.blocks && next < rp->slots &&
+		       rp->owner[next])
+			next++;
+		if (next >= rp->h.blocks || next >= rp->slots)
+			return vdi_error(-ENOSPC, "vdi_repair", rp->path,
+					 "no free physical block below %" PRIu32
+					 " for block %" PRIu32, rp->h.blocks,
+					 vb);
+		ret = copy_slot(rp, e, next);
+		if (ret == 0)
+			ret = set_entry(rp, vb, (uint32_t)next);
+		if (ret < 0)
+			return ret;
+		rp->owner[next] = vb + 1;
+		rp->owner[e] = 0;
+		rp->res->corruptions_fixed++;
+		say(rp, "repaired: block %" PRIu32 " mapped to physical block %"
+		    PRIu32 ", not below the block count %" PRIu32 "; its data "
+		    "moved to physical block %" PRIu64, vb, e, rp->h.blocks,
+		    next);
+	}
+	return 0;
+}
+
+static int fix_count(struct repair *rp)
+{
+	uint32_t vb, mapped = 0;
+	int ret;
+
+	for (vb = 0; vb < rp->h.blocks; vb++)
+		mapped += vdi_entry_is_data(rp->map[vb]);
+	if (mapped == rp->h.blocks_allocated)
+		return 0;
+	say(rp, "repaired: the header's allocated-block count was %" PRIu32
+	    ", the block map has %" PRIu32, rp->h.blocks_allocated, mapped);
+	rp->h.blocks_allocated = mapped;
+	vdi_header_encode(&rp->h, rp->preamble);
+	ret = full_pwrite(rp->fd, rp->preamble, VDI_PREAMBLE_SIZE, 0);
+	if (ret < 0)
+		return vdi_error(ret, "vdi_repair", rp->path,
+				 "cannot write the header: %s", strerror(-ret));
+	rp->res->corruptions_fixed++;
+	return sync_file(rp);
+}
+
+/* Cut leaked blocks off the end of the file; report those in the middle. */
+static int trim_leaks(struct repair *rp)
+{
+	uint64_t used_end = rp->h.offset_data, i, leaked_mid = 0;
+	uint32_t vb;
+
+	for (vb = 0; vb < rp->h.blocks; vb++) {
+		uint32_t e = rp->map[vb];
+
+		if (vdi_entry_is_data(e) && slot_off(rp, (uint64_t)e + 1) > used_end)
+			used_end = slot_off(rp, (uint64_t)e + 1);
+	}
+	for (i = 0; i < rp->slots && slot_off(rp, i + 1) <= used_end; i++)
+		if (!rp->owner[i]) {
+			leaked_mid++;
+			say(rp, "not repaired: physical block %" PRIu64
+			    " at offset %" PRIu64 " is leaked in the middle "
+			    "of the file (compacting the image reclaims it)",
+			    i, slot_off(rp, i));
+		}
+	rp->res->leaks_left = leaked_mid;
+	if (rp->file_size <= used_end)
+		return 0;
+	/* Every entry is durable already: nothing points past used_end. */
+	if (ftruncate(rp->fd, (off_t)used_end) < 0)
+		return vdi_error(-errno, "vdi_repair", rp->path,
+				 "cannot truncate to %" PRIu64 " bytes: %s",
+				 used_end, strerror(errno));
+	rp->res->leaks_fixed += (rp->file_size - used_end + rp->slot_size - 1) /
+				rp->slot_size;
+	rp->res->bytes_trimmed = rp->file_size - used_end;
+	say(rp, "repaired: %" PRIu64 " leaked bytes cut off the end of the "
+	    "file (it now ends at %" PRIu64 ")", rp->file_size - used_end,
+	    used_end);
+	rp->file_size = used_end;
+	return sync_file(rp);
+}
+
+int vdi_repair(const char *path, unsigned what,
+	       struct vdi_repair_result *res, vdi_check_report_fn report,
+	       void *opaque)
+{
+	struct repair rp = { .path = path, .fd = -1, .fn = report,
+			     .opaque = opaque, .res = res };
+	struct vdi_image *lock = NULL, *ro = NULL;
+	int ret;
+
+	memset(res, 0, sizeof(*res));
+	vdi_error_clear();
+	if (!what || (what & ~VDI_REPAIR_ALL))
+		return vdi_error(-EINVAL, __func__, path,
+				 "what 0x%x is not a set of VDI_REPAIR_* flags",
+				 what);
+	/* The writer's lock, on a descriptor of its own, as vdi_open does. */
+	lock = calloc(1, sizeof(*lock));
+	if (!lock || !(lock->path = strdup(path))) {
+		free(lock);
+		return vdi_error(-ENOMEM, __func__, path, "out of memory");
+	}
+	lock->lock_fd = -1;
+	ret = vdi_image_lock(lock);
+	if (ret < 0)
+		goto out;
+	/* What is wrong, in the words of vdi_check. */
+	ret = vdi_open(path, VDI_OPEN_RDONLY | VDI_OPEN_NOLOCK, &ro);
+	if (ret == 0)
+		ret = vdi_check(ro, &res->before, report, opaque);
+	vdi_close(ro);
+	if (ret < 0)
+		goto out;
+
+	rp.fd = open(path, O_RDWR | O_CLOEXEC);
+	if (rp.fd < 0) {
+		ret = vdi_error(-errno, __func__, path, "%s", strerror(errno));
+		goto out;
+	}
+	ret = load(&rp);
+	if (ret == 0)
+		ret = free_bad_entries(&rp, what & VDI_REPAIR_ERRORS);
+	if (ret == 0 && (what & VDI_REPAIR_ERRORS))
+		ret = move_into_range(&rp);
+	/* The header count lags the map after a crash: a leak's companion,
+	 * fixed with either flag. */
+	if (ret == 0)
+		ret = fix_count(&rp);
+	if (ret == 0)
+		ret = trim_leaks(&rp);
+	if (ret == 0)
+		ret = (int)(res->leaks_fixed + res->corruptions_fixed > INT32_MAX
+				    ? INT32_MAX
+				    : res->leaks_fixed + res->corruptions_fixed);
+out:
+	if (rp.fd >= 0)
+		close(rp.fd);
+	if (lock->lock_fd >= 0)
+		close(lock->lock_fd);
+	free(lock->path);
+	free(lock);
+	free(rp.map);
+	free(rp.owner);
+	return ret;
+}
