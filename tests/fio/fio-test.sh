@@ -45,7 +45,7 @@ cd "$work" || fail "cd $work"
 efio() {
 	if [ -n "${VDI_FIO_PRELOAD:-}" ]; then
 		LD_PRELOAD=$VDI_FIO_PRELOAD \
-		ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0} \
+		ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
 		UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1} \
 			"$FIO" "$@"
 	else
