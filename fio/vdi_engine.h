@@ -42,7 +42,6 @@ struct vdi_fio_data {
 
 /* Notes printed once per fio thread, not on every (re)open of a file. */
 enum {
-	NOTE_TRIM = 1 << 0,
 	NOTE_SQPOLL = 1 << 1,
 	NOTE_IOPOLL_DIRECT = 1 << 2,
 	NOTE_IOPOLL_DEVICE = 1 << 3,

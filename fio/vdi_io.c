@@ -42,9 +42,11 @@ enum fio_q_status vdi_fio_queue(struct thread_data *td, struct io_u *io_u)
 		ret = vdi_queue_flush(vf->q, io_u);
 		break;
 	case DDIR_TRIM:
-		vdi_note_once(d, NOTE_TRIM, "trim not supported yet");
-		io_u->error = ENOTSUP;
-		return FIO_Q_COMPLETED;
+		/* Whole blocks become zero entries and give their space
+		 * back; parts of blocks read as zeros afterwards. */
+		ret = vdi_queue_discard(vf->q, io_u->offset, io_u->xfer_buflen,
+					io_u);
+		break;
 	default:
 		io_u->error = EINVAL;
 		return FIO_Q_COMPLETED;

@@ -255,6 +255,34 @@ fsync)
 	pass
 	;;
 
+trim)
+	# Trim through vdi_queue_discard: whole blocks become zero entries
+	# (0xFFFFFFFE) and give their space back; partial ones read as zeros.
+	must w --name=w --filename=img.vdi --vdi_recreate=1 --size=16m --rw=write \
+		--bs=1m $common
+	used_before=$(du -k img.vdi | cut -f1)
+	must t --name=t --filename=img.vdi --size=8m --rw=trim --bs=1m $common
+	must p --name=p --filename=img.vdi --offset=9m --size=4k --rw=trim --bs=4k $common
+	[ "$(jget t "j['trim']['io_bytes']")" = $((8 << 20)) ] || { show t; fail "trimmed too little"; }
+	used_after=$(du -k img.vdi | cut -f1)
+	[ "$used_after" -le $((used_before - 8 * 1024 + 64)) ] ||
+		fail "file uses ${used_after}k after trimming 8m of ${used_before}k"
+	# Blocks 0..7 are zero entries, block 8 still data.
+	[ "$(od -An -tx4 -j $((1 << 20)) -N4 img.vdi | tr -d ' ')" = fffffffe ] ||
+		fail "block 0 is not a zero entry"
+	[ "$(od -An -tx4 -j $(((1 << 20) + 32)) -N4 img.vdi | tr -d ' ')" != fffffffe ] ||
+		fail "block 8 lost its data"
+	qcheck img.vdi
+	need_qemu
+	qimg convert -O raw img.vdi img.raw || fail "qemu-img convert failed"
+	cmp -n $((8 << 20)) img.raw /dev/zero || fail "trimmed range does not read as zeros"
+	dd if=img.raw bs=4k skip=$((9 * 256)) count=1 status=none | cmp - /dev/zero -n 4096 ||
+		fail "a trimmed 4k piece does not read as zeros"
+	dd if=img.raw bs=4k skip=$((9 * 256 + 1)) count=1 status=none | cmp -s - /dev/zero -n 4096 &&
+		fail "the data after the trimmed piece is gone"
+	pass
+	;;
+
 too-large)
 	# A job past the end of the virtual disk is refused before any I/O and
 	# leaves the image byte for byte as it was.
