@@ -23,7 +23,7 @@ static uint32_t le32(const unsigned char *p)
 }
 
 /* pread/pwrite the whole range, retrying short transfers and EINTR. */
-static int full_io(int fd, void *buf, size_t len, uint64_t off, bool write)
+int vdi_full_io(int fd, void *buf, size_t len, uint64_t off, bool write)
 {
 	unsigned char *p = buf;
 
@@ -101,7 +101,7 @@ static int load_bmap(struct vdi_image *img, uint64_t file_size)
 	if (bytes) {
 		uint64_t avail = file_size - h->offset_bmap;
 
-		ret = full_io(img->meta_fd, raw, bytes < avail ? bytes : avail,
+		ret = vdi_full_io(img->meta_fd, raw, bytes < avail ? bytes : avail,
 			      h->offset_bmap, false);
 		if (ret < 0) {
 			free(raw);
@@ -250,7 +250,6 @@ int vdi_close(struct vdi_image *img)
 
 	if (!img)
 		return 0;
-	vdi_error_clear();
 	if (img->live_queues)
 		return vdi_error(-EBUSY, __func__, img->path,
 				 "%u queues are still open; destroy them first",
@@ -412,7 +411,7 @@ int vdi_image_writeback_sync(struct vdi_image *img)
 			return vdi_error(-ENOMEM, "vdi_close", img->path,
 					 "out of memory");
 		vdi_image_bmap_bytes(img, s, end - s, buf);
-		ret = full_io(img->meta_fd, buf, (size_t)(end - s) * VDI_SECTOR,
+		ret = vdi_full_io(img->meta_fd, buf, (size_t)(end - s) * VDI_SECTOR,
 			      img->hdr.offset_bmap + (uint64_t)s * VDI_SECTOR,
 			      true);
 		free(buf);
@@ -427,7 +426,7 @@ int vdi_image_writeback_sync(struct vdi_image *img)
 	}
 	if (img->header_dirty) {
 		vdi_header_encode(&img->hdr, img->preamble);
-		ret = full_io(img->meta_fd, img->preamble, VDI_PREAMBLE_SIZE, 0,
+		ret = vdi_full_io(img->meta_fd, img->preamble, VDI_PREAMBLE_SIZE, 0,
 			      true);
 		if (ret < 0)
 			return vdi_error(ret, "vdi_close", img->path,

@@ -128,6 +128,17 @@ int vdi_image_extend(struct vdi_image *img);
 void vdi_image_mark_dirty(struct vdi_image *img, uint32_t vb);
 void vdi_image_mark_sector_dirty(struct vdi_image *img, uint32_t sector);
 
+/* pread/pwrite all of it, retrying short transfers, EINTR and EAGAIN
+ * (through the fault seam); 0 or -errno (-ENODATA: end of file). */
+int vdi_full_io(int fd, void *buf, size_t len, uint64_t off, bool write);
+
+/* Read physical block `index` with its extra bytes (slot_size bytes); what
+ * the file does not hold reads as zeros.  (compact.c) */
+int vdi_read_slot(struct vdi_image *img, uint64_t index, unsigned char *buf);
+
+/* Write back the dirty map and header, then fdatasync.  (compact.c) */
+int vdi_image_commit_meta(struct vdi_image *img);
+
 /* fdatasync the image (through the fault seam). */
 int vdi_image_sync(struct vdi_image *img);
 

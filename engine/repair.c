@@ -327,14 +327,24 @@ static int trim_leaks(struct repair *rp)
 		if (vdi_entry_is_data(e) && slot_off(rp, (uint64_t)e + 1) > used_end)
 			used_end = slot_off(rp, (uint64_t)e + 1);
 	}
-	for (i = 0; i < rp->slots && slot_off(rp, i + 1) <= used_end; i++)
-		if (!rp->owner[i]) {
+	for (i = 0; i < rp->slots && slot_off(rp, i + 1) <= used_end; i++) {
+		off_t at = (off_t)slot_off(rp, i), data;
+
+		if (rp->owner[i])
+			continue;
+		/* A hole (never written, or punched) costs nothing. */
+		data = lseek(rp->fd, at, SEEK_DATA);
+		if ((data < 0 && errno == ENXIO) ||
+		    (data >= 0 && (uint64_t)data >= (uint64_t)at + rp->slot_size))
+			continue;
+		{
 			leaked_mid++;
 			say(rp, "not repaired: physical block %" PRIu64
 			    " at offset %" PRIu64 " is leaked in the middle "
 			    "of the file (compacting the image reclaims it)",
 			    i, slot_off(rp, i));
 		}
+	}
 	rp->res->leaks_left = leaked_mid;
 	if (rp->file_size <= used_end)
 		return 0;

@@ -244,6 +244,38 @@ int vdi_flush(struct vdi_image *img);
 int vdi_write_zeroes(struct vdi_image *img, uint64_t offset, uint64_t len);
 int vdi_discard(struct vdi_image *img, uint64_t offset, uint64_t len);
 
+/* ---- Offline maintenance ------------------------------------------------ */
+
+/* Progress of a long operation: `done` of `total` units so far. */
+typedef void (*vdi_progress_fn)(void *opaque, uint64_t done, uint64_t total);
+
+struct vdi_compact_result {
+	uint64_t file_size_before, file_size_after;
+	uint32_t zero_blocks;   /* data blocks found all zeros, now zero entries */
+	uint32_t blocks_moved;  /* data blocks moved down into holes */
+};
+
+/* Compact a dynamic image in place, as VBoxManage modifymedium --compact
+ * does: blocks of zeros become zero entries, the remaining blocks move
+ * down into the holes, and the file is cut after the last one.  Each move
+ * is crash-safe: the copy is durable before the map points at it, and the
+ * old place is reused only after that.  The image must not be open
+ * elsewhere and must have no corruption (run vdi_repair first): -EBUSY,
+ * -EUCLEAN. */
+int vdi_compact(const char *path, struct vdi_compact_result *res,
+		vdi_progress_fn progress, void *opaque);
+
+#define VDI_RESIZE_SHRINK 0x1u /* allow a smaller size */
+
+/* Change the virtual size of a dynamic or static image.  Growing past what
+ * the block map has room for moves the block map to where the first data
+ * blocks were (they are copied to the end of the file first); the header,
+ * written last, switches to the new layout in one sector.  Static images
+ * get their new blocks preallocated.  Shrinking needs VDI_RESIZE_SHRINK and
+ * is refused (-ENOTEMPTY, naming the first block) when any data would be
+ * cut off that is not all zeros. */
+int vdi_resize(const char *path, uint64_t new_size, unsigned flags);
+
 /* ---- Statistics ---------------------------------------------------------- */
 
 struct vdi_stats {
@@ -258,6 +290,38 @@ struct vdi_stats {
 };
 
 void vdi_get_stats(struct vdi_image *img, struct vdi_stats *st);
+
+/* ---- Repair (engine/repair.c) -------------------------------------------- */
+
+#define VDI_REPAIR_LEAKS 0x1u  /* leaked space at the end, the header count */
+#define VDI_REPAIR_ERRORS 0x2u /* corruptions: bad, shared, out-of-range */
+#define VDI_REPAIR_ALL (VDI_REPAIR_LEAKS | VDI_REPAIR_ERRORS)
+
+struct vdi_repair_result {
+	struct vdi_check_result before; /* vdi_check before anything changed */
+	uint64_t corruptions_fixed; /* entries freed or moved, header count */
+	uint64_t leaks_fixed;       /* leaked blocks cut off the file's end */
+	uint64_t bytes_trimmed;
+	uint64_t leaks_left;        /* leaked blocks in the middle, left as is */
+};
+
+/* Repair the image at `path` offline: it must not be open elsewhere (the
+ * writer's lock is taken; -EBUSY otherwise).  First runs vdi_check,
+ * reporting each problem through `report`, then, one durable change at a
+ * time, reporting each ("repaired: ..." / "not repaired: ..."):
+ *  - both flags: sets the header's allocated-block count to the map's;
+ *    cuts leaked blocks off the end of the file.  Leaked blocks in the
+ *    middle are reported, not moved.
+ *  - VDI_REPAIR_ERRORS: frees entries that point past the end of the file
+ *    (they read as zeros afterwards); of several entries sharing one
+ *    physical block keeps the first and frees the others; copies blocks
+ *    whose index is not below the block count to a free index below it,
+ *    data made durable before the entry is repointed.
+ * Reachable data is never lost.  Returns the number of fixes (0: nothing
+ * to do) or a negative errno with vdi_errmsg(). */
+int vdi_repair(const char *path, unsigned what,
+	       struct vdi_repair_result *res, vdi_check_report_fn report,
+	       void *opaque);
 
 #ifdef __cplusplus
 }

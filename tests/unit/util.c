@@ -12,9 +12,10 @@
 const char *tpath(const char *name)
 {
 	static char dir[256];
-	static char buf[4][512];
+	/* A ring of results: a test may hold on to many paths at once. */
+	static char buf[64][512];
 	static int next;
-	char *p = buf[next++ % 4];
+	char *p = buf[next++ % 64];
 
 	if (!dir[0]) {
 		const char *t = getenv("TMPDIR");

@@ -5,7 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* A fresh path in a private temporary directory ("<dir>/<name>"). */
+/* A path in a private temporary directory ("<dir>/<name>"); the string
+ * stays valid for the next 63 calls. */
 const char *tpath(const char *name);
 
 /* Fill buf with bytes that depend on the seed and the position. */

@@ -1,0 +1,217 @@
+/* vdi_compact: zero blocks become zero entries, data blocks move down into
+ * the holes, the file is cut after the last one.  Offline (the image is
+ * opened exclusively) and synchronous; every move is crash-safe. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "image.h"
+
+/* Moves made durable together: copies, one fdatasync, then the map. */
+#define MOVE_BATCH 32
+
+/* Read a whole slot; what the file does not hold reads as zeros. */
+int vdi_read_slot(struct vdi_image *img, uint64_t index, unsigned char *buf)
+{
+	uint64_t off = vdi_slot_offset(img, index);
+	size_t done = 0;
+
+	memset(buf, 0, img->slot_size);
+	while (done < img->slot_size) {
+		ssize_t n = pread(img->meta_fd, buf + done,
+				  img->slot_size - done, (off_t)(off + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+static bool all_zero(const unsigned char *p, size_t n)
+{
+	return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
+}
+
+/* Write back the dirty map and header, then make them durable. */
+int vdi_image_commit_meta(struct vdi_image *img)
+{
+	int ret = vdi_image_writeback_sync(img);
+
+	return ret < 0 ? ret : vdi_image_sync(img);
+}
+
+/* Data blocks that are all zeros become zero entries. */
+static int find_zero_blocks(struct vdi_image *img, unsigned char *buf,
+			    struct vdi_compact_result *res,
+			    vdi_progress_fn progress, void *opaque)
+{
+	uint32_t vb;
+	int ret;
+
+	for (vb = 0; vb < img->hdr.blocks; vb++) {
+		uint32_t e = img->disk_map[vb];
+
+		if (progress)
+			progress(opaque, vb, (uint64_t)img->hdr.blocks * 2);
+		if (!vdi_entry_is_data(e))
+			continue;
+		ret = vdi_read_slot(img, e, buf);
+		if (ret < 0)
+			return vdi_error(ret, "vdi_compact", img->path,
+					 "cannot read block %" PRIu32 ": %s", vb,
+					 strerror(-ret));
+		if (!all_zero(buf + img->hdr.block_extra, img->hdr.block_size))
+			continue;
+		atomic_store(&img->map[vb], VDI_BMAP_ZERO);
+		vdi_image_set_disk_entry(img, vb, VDI_BMAP_ZERO);
+		res->zero_blocks++;
+	}
+	/* The freed blocks are about to be overwritten: the map must no
+	 * longer point at them on disk first. */
+	return vdi_image_commit_meta(img);
+}
+
+struct move {
+	uint32_t vb, to;
+};
+
+static int apply_moves(struct vdi_image *img, const struct move *mv,
+		       unsigned n)
+{
+	unsigned i;
+	int ret = vdi_image_sync(img); /* the copies first */
+
+	if (ret < 0)
+		return ret;
+	for (i = 0; i < n; i++) {
+		atomic_store(&img->map[mv[i].vb], mv[i].to);
+		vdi_image_set_disk_entry(img, mv[i].vb, mv[i].to);
+	}
+	return vdi_image_commit_meta(img);
+}
+
+/* Move the highest data blocks into the lowest holes. */
+static int fill_holes(struct vdi_image *img, unsigned char *buf,
+		      uint32_t *used_out, struct vdi_compact_result *res,
+		      vdi_progress_fn progress, void *opaque)
+{
+	uint64_t slots = img->next_free, p, hole = 0;
+	uint32_t *owner = calloc(slots ? slots : 1, sizeof(*owner));
+	struct move mv[MOVE_BATCH];
+	uint32_t vb, used = 0;
+	unsigned nmv = 0;
+	int ret = 0;
+
+	if (!owner)
+		return vdi_error(-ENOMEM, "vdi_compact", img->path,
+				 "out of memory");
+	for (vb = 0; vb < img->hdr.blocks; vb++)
+		if (vdi_entry_is_data(img->disk_map[vb])) {
+			owner[img->disk_map[vb]] = vb + 1;
+			used++;
+		}
+	for (p = slots; p-- > used && ret == 0;) {
+		if (!owner[p])
+			continue;
+		while (owner[hole])
+			hole++;
+		ret = vdi_read_slot(img, p, buf);
+		if (ret == 0)
+			ret = vdi_full_io(img->meta_fd, buf, img->slot_size,
+					  vdi_slot_offset(img, hole), true);
+		if (ret < 0) {
+			ret = vdi_error(ret, "vdi_compact", img->path,
+					"cannot move block %" PRIu32 ": %s",
+					owner[p] - 1, strerror(-ret));
+			break;
+		}
+		mv[nmv++] = (struct move){ owner[p] - 1, (uint32_t)hole };
+		owner[hole] = owner[p];
+		owner[p] = 0;
+		res->blocks_moved++;
+		if (nmv == MOVE_BATCH) {
+			ret = apply_moves(img, mv, nmv);
+			nmv = 0;
+		}
+		if (progress)
+			progress(opaque, img->hdr.blocks + (slots - p) *
+					 img->hdr.blocks / (slots ? slots : 1),
+				 (uint64_t)img->hdr.blocks * 2);
+	}
+	if (ret == 0 && nmv)
+		ret = apply_moves(img, mv, nmv);
+	free(owner);
+	*used_out = used;
+	return ret;
+}
+
+int vdi_compact(const char *path, struct vdi_compact_result *res,
+		vdi_progress_fn progress, void *opaque)
+{
+	struct vdi_image *img;
+	struct vdi_check_result cr;
+	unsigned char *buf = NULL;
+	struct stat st;
+	uint32_t used = 0;
+	int ret;
+
+	memset(res, 0, sizeof(*res));
+	ret = vdi_open(path, 0, &img);
+	if (ret < 0)
+		return ret;
+	if (img->hdr.type != VDI_TYPE_DYNAMIC) {
+		ret = vdi_error(-ENOTSUP, __func__, path,
+				"only dynamic images can be compacted (this "
+				"one is static)");
+		goto out;
+	}
+	ret = vdi_check(img, &cr, NULL, NULL);
+	if (ret == 0 && cr.corruptions)
+		ret = vdi_error(-EUCLEAN, __func__, path,
+				"the image has %" PRIu64 " problems; run 'vdi "
+				"check -r all' first", cr.corruptions);
+	if (ret < 0)
+		goto out;
+	fstat(img->meta_fd, &st);
+	res->file_size_before = (uint64_t)st.st_size;
+	buf = malloc(img->slot_size);
+	if (!buf) {
+		ret = vdi_error(-ENOMEM, __func__, path, "out of memory");
+		goto out;
+	}
+	pthread_mutex_lock(&img->lock);
+	ret = find_zero_blocks(img, buf, res, progress, opaque);
+	if (ret == 0)
+		ret = fill_holes(img, buf, &used, res, progress, opaque);
+	if (ret == 0) {
+		uint64_t end = vdi_slot_offset(img, used);
+
+		if (ftruncate(img->meta_fd, (off_t)end) < 0)
+			ret = vdi_error(-errno, __func__, path,
+					"cannot cut the file at %" PRIu64 ": %s",
+					end, strerror(errno));
+		else
+			ret = vdi_image_sync(img);
+		img->next_free = img->next_free_open = used;
+		res->file_size_after = end;
+	}
+	pthread_mutex_unlock(&img->lock);
+	if (progress && ret == 0)
+		progress(opaque, 2, 2);
+out:
+	free(buf);
+	if (ret < 0) {
+		vdi_close(img);
+		return ret;
+	}
+	return vdi_close(img);
+}

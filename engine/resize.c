@@ -1,0 +1,252 @@
+/* vdi_resize: change the virtual size.  Offline and synchronous.  The
+ * header sector is always written last: it is the one write that switches
+ * the image from the old size (and layout) to the new. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "image.h"
+
+/* Write n entries at `at`, exactly (the metadata descriptor is buffered,
+ * so no padding that could run into a data block). */
+static int put_map(struct vdi_image *img, const uint32_t *map, uint32_t n,
+		   uint64_t at)
+{
+	size_t bytes = (size_t)n * 4;
+	unsigned char *buf = malloc(bytes ? bytes : 1);
+	uint32_t i;
+	int ret;
+
+	if (!buf)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		buf[4 * i] = (unsigned char)map[i];
+		buf[4 * i + 1] = (unsigned char)(map[i] >> 8);
+		buf[4 * i + 2] = (unsigned char)(map[i] >> 16);
+		buf[4 * i + 3] = (unsigned char)(map[i] >> 24);
+	}
+	ret = vdi_full_io(img->meta_fd, buf, bytes, at, true);
+	free(buf);
+	return ret;
+}
+
+static int put_header(struct vdi_image *img)
+{
+	int ret;
+
+	vdi_header_encode(&img->hdr, img->preamble);
+	ret = vdi_full_io(img->meta_fd, img->preamble, VDI_PREAMBLE_SIZE, 0,
+			  true);
+	return ret < 0 ? ret : vdi_image_sync(img);
+}
+
+/* Refuse a shrink that would cut off data that is not all zeros. */
+static int check_cut(struct vdi_image *img, uint64_t new_size,
+		     unsigned char *buf)
+{
+	uint64_t bs = img->hdr.block_size;
+	uint32_t vb;
+	int ret;
+
+	for (vb = (uint32_t)(new_size / bs); vb < img->hdr.blocks; vb++) {
+		uint32_t e = img->disk_map[vb];
+		uint64_t from = (uint64_t)vb * bs < new_size ? new_size - (uint64_t)vb * bs : 0;
+		uint64_t i;
+
+		if (!vdi_entry_is_data(e))
+			continue;
+		ret = vdi_read_slot(img, e, buf);
+		if (ret < 0)
+			return vdi_error(ret, "vdi_resize", img->path,
+					 "cannot read block %" PRIu32 ": %s", vb,
+					 strerror(-ret));
+		for (i = from; i < bs; i++)
+			if (buf[img->hdr.block_extra + i])
+				return vdi_error(-ENOTEMPTY, "vdi_resize",
+						 img->path,
+						 "cannot shrink to %" PRIu64
+						 " bytes: block %" PRIu32
+						 " holds data past it (at "
+						 "byte %" PRIu64 ")", new_size,
+						 vb, (uint64_t)vb * bs + i);
+	}
+	return 0;
+}
+
+/* Copy the data blocks in physical slots [0, k) to the end of the file and
+ * repoint their entries (old layout), durably. */
+static int evacuate(struct vdi_image *img, uint64_t k, unsigned char *buf)
+{
+	uint32_t vb;
+	int ret;
+
+	for (vb = 0; vb < img->hdr.blocks; vb++) {
+		uint32_t e = img->disk_map[vb];
+		uint64_t to = img->next_free;
+
+		if (!vdi_entry_is_data(e) || e >= k)
+			continue;
+		ret = vdi_read_slot(img, e, buf);
+		if (ret == 0)
+			ret = vdi_full_io(img->meta_fd, buf, img->slot_size,
+					  vdi_slot_offset(img, to), true);
+		if (ret == 0)
+			ret = vdi_image_sync(img);
+		if (ret < 0)
+			return vdi_error(ret, "vdi_resize", img->path,
+					 "cannot move block %" PRIu32 ": %s", vb,
+					 strerror(-ret));
+		img->next_free++;
+		vdi_image_set_disk_entry(img, vb, (uint32_t)to);
+		ret = vdi_image_commit_meta(img);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+static int resize_locked(struct vdi_image *img, uint64_t new_size,
+			 unsigned flags, unsigned char *buf)
+{
+	struct vdi_header *h = &img->hdr;
+	uint64_t bs = h->block_size, nblocks, room, need, k = 0, i, last = 0, end;
+	struct stat st;
+	uint32_t *map;
+	int ret;
+
+	new_size = (new_size + VDI_SECTOR - 1) & ~(uint64_t)(VDI_SECTOR - 1);
+	nblocks = (new_size + bs - 1) / bs;
+	if (nblocks > VDI_MAX_BLOCKS)
+		return vdi_error(-EINVAL, "vdi_resize", img->path,
+				 "size %" PRIu64 " needs %" PRIu64 " blocks, more "
+				 "than %u", new_size, nblocks, VDI_MAX_BLOCKS);
+	if (new_size < img->disk_size) {
+		if (!(flags & VDI_RESIZE_SHRINK))
+			return vdi_error(-EINVAL, "vdi_resize", img->path,
+					 "%" PRIu64 " is smaller than the disk "
+					 "(%" PRIu64 " bytes); shrinking must "
+					 "be asked for", new_size, img->disk_size);
+		ret = check_cut(img, new_size, buf);
+		if (ret < 0)
+			return ret;
+	}
+
+	map = calloc(nblocks ? nblocks : 1, sizeof(*map));
+	if (!map)
+		return vdi_error(-ENOMEM, "vdi_resize", img->path, "out of memory");
+	room = h->offset_data - h->offset_bmap;
+	need = nblocks * 4;
+	if (need > room) {
+		/* The map moves to where the first data blocks are now. */
+		uint64_t bytes = (need + VDI_ALIGN - 1) / VDI_ALIGN * VDI_ALIGN;
+
+		k = (bytes + img->slot_size - 1) / img->slot_size;
+		if (h->offset_data + k * img->slot_size > UINT32_MAX) {
+			free(map);
+			return vdi_error(-EFBIG, "vdi_resize", img->path,
+					 "the block map for %" PRIu64 " blocks "
+					 "does not fit below 4 GiB", nblocks);
+		}
+		ret = evacuate(img, k, buf);
+		if (ret < 0) {
+			free(map);
+			return ret;
+		}
+	}
+	for (i = 0; i < nblocks; i++) {
+		uint32_t e = i < h->blocks ? img->disk_map[i] : VDI_BMAP_FREE;
+
+		if (vdi_entry_is_data(e))
+			e -= (uint32_t)k;
+		else if (i >= h->blocks && h->type == VDI_TYPE_STATIC)
+			e = (uint32_t)(img->next_free++ - k);
+		map[i] = e;
+	}
+	if (h->type == VDI_TYPE_STATIC && nblocks > h->blocks) {
+		uint64_t end = vdi_slot_offset(img, img->next_free);
+
+		if (posix_fallocate(img->meta_fd, 0, (off_t)end) != 0 &&
+		    ftruncate(img->meta_fd, (off_t)end) < 0) {
+			free(map);
+			return vdi_error(-errno, "vdi_resize", img->path,
+					 "cannot extend the file: %s",
+					 strerror(errno));
+		}
+	}
+	/* New entries go where the old header does not look: past the old
+	 * block count, or into the evacuated blocks. */
+	ret = put_map(img, map + (k ? 0 : h->blocks),
+		      (uint32_t)(nblocks > h->blocks || k ? nblocks - (k ? 0 : h->blocks) : 0),
+		      k ? h->offset_data : h->offset_bmap + (uint64_t)h->blocks * 4);
+	if (ret == 0)
+		ret = vdi_image_sync(img);
+	if (ret < 0) {
+		free(map);
+		return vdi_error(ret, "vdi_resize", img->path,
+				 "cannot write the block map: %s",
+				 strerror(-ret));
+	}
+	if (k) {
+		h->offset_bmap = h->offset_data;
+		h->offset_data = (uint32_t)(h->offset_data + k * img->slot_size);
+	}
+	h->disk_size = new_size;
+	h->blocks = (uint32_t)nblocks;
+	h->blocks_allocated = 0;
+	for (i = 0; i < nblocks; i++)
+		if (vdi_entry_is_data(map[i])) {
+			h->blocks_allocated++;
+			if ((uint64_t)map[i] + 1 > last)
+				last = (uint64_t)map[i] + 1;
+		}
+	free(map);
+	ret = put_header(img);
+	if (ret < 0)
+		return vdi_error(ret, "vdi_resize", img->path,
+				 "cannot write the header: %s", strerror(-ret));
+	/* Blocks a shrink cut off (all zeros) and leaked space leave the
+	 * file's end unused: cut it. */
+	end = h->offset_data + last * img->slot_size;
+	if (fstat(img->meta_fd, &st) == 0 && (uint64_t)st.st_size > end &&
+	    ftruncate(img->meta_fd, (off_t)end) == 0)
+		ret = vdi_image_sync(img);
+	return ret;
+}
+
+int vdi_resize(const char *path, uint64_t new_size, unsigned flags)
+{
+	struct vdi_image *img;
+	unsigned char *buf;
+	int ret;
+
+	if (flags & ~VDI_RESIZE_SHRINK)
+		return vdi_error(-EINVAL, __func__, path, "unknown flags 0x%x",
+				 flags);
+	ret = vdi_open(path, 0, &img);
+	if (ret < 0)
+		return ret;
+	buf = malloc(img->slot_size);
+	if (!buf) {
+		vdi_close(img);
+		return vdi_error(-ENOMEM, __func__, path, "out of memory");
+	}
+	pthread_mutex_lock(&img->lock);
+	ret = resize_locked(img, new_size, flags, buf);
+	/* The handle describes the old layout: close it without writing. */
+	img->written = false;
+	img->dirty_count = 0;
+	img->header_dirty = false;
+	memset(img->dirty, 0, ((img->bmap_sectors + 63) / 64 + 1) * sizeof(uint64_t));
+	pthread_mutex_unlock(&img->lock);
+	free(buf);
+	if (ret < 0) {
+		vdi_close(img);
+		return ret;
+	}
+	return vdi_close(img);
+}
