@@ -44,7 +44,7 @@ int vdi_check(struct vdi_image *img, struct vdi_check_result *res,
 	const struct vdi_header *h = &img->hdr;
 	struct reporter rp = { fn, opaque, { 0 } };
 	uint32_t *owner = NULL; /* physical block -> virtual block + 1 */
-	uint64_t slots = img->bad_lo, used_end = 0, i;
+	uint64_t slots, used_end = 0, i;
 	struct stat st;
 	int ret = 0;
 
@@ -53,8 +53,13 @@ int vdi_check(struct vdi_image *img, struct vdi_check_result *res,
 	if (fstat(img->meta_fd, &st) < 0)
 		return vdi_error(-errno, __func__, img->path, "fstat: %s",
 				 strerror(errno));
-	/* One entry per physical block the file can hold: bounded by the
-	 * file's real size, never by what the header claims. */
+	/* One entry per physical block the file holds now (blocks this
+	 * handle allocated included): bounded by the file's real size, never
+	 * by what the header claims. */
+	slots = (uint64_t)st.st_size > h->offset_data
+			? ((uint64_t)st.st_size - h->offset_data +
+			   img->slot_size - 1) / img->slot_size
+			: 0;
 	owner = calloc(slots ? slots : 1, sizeof(*owner));
 	if (!owner)
 		return vdi_error(-ENOMEM, __func__, img->path,

@@ -14,6 +14,7 @@
 
 #include "error.h"
 #include "format.h"
+#include "image.h"
 #include "vdi.h"
 
 #define CHUNK (1u << 20)
@@ -72,10 +73,39 @@ static int fill_header(struct vdi_header *h, uint64_t size,
 	uint32_t type = o && o->type ? (uint32_t)o->type : VDI_TYPE_DYNAMIC;
 	uint32_t bs = o && o->block_size ? o->block_size
 					 : VDI_DEFAULT_BLOCK_SIZE;
+	unsigned char link[16] = { 0 }, parent_modify[16] = { 0 };
 	uuid_t u;
 	char why[256];
 	int ret;
 
+	if (o && o->parent) {
+		struct vdi_image *p;
+
+		ret = vdi_open(o->parent, VDI_OPEN_RDONLY, &p);
+		if (ret < 0)
+			return ret;
+		if (size && size != p->disk_size)
+			ret = vdi_error(-EINVAL, "vdi_create", path,
+					"size %" PRIu64 " differs from the "
+					"parent's %" PRIu64 " (give 0)", size,
+					p->disk_size);
+		else if (o->block_size && o->block_size != p->hdr.block_size)
+			ret = vdi_error(-EINVAL, "vdi_create", path,
+					"block size %" PRIu32 " differs from the "
+					"parent's %" PRIu32, o->block_size,
+					p->hdr.block_size);
+		size = p->disk_size;
+		bs = p->hdr.block_size;
+		type = VDI_TYPE_DIFF;
+		memcpy(link, p->hdr.uuid_create, 16);
+		memcpy(parent_modify, p->hdr.uuid_modify, 16);
+		vdi_close(p);
+		if (ret < 0)
+			return ret;
+	} else if (type == VDI_TYPE_DIFF) {
+		return vdi_error(-EINVAL, "vdi_create", path,
+				 "a differencing image needs a parent");
+	}
 	ret = vdi_header_init(h, size, bs, type, why, sizeof(why));
 	if (ret < 0)
 		return vdi_error(ret, "vdi_create", path, "%s", why);
@@ -100,6 +130,10 @@ static int fill_header(struct vdi_header *h, uint64_t size,
 	vdi_uuid_swap(h->uuid_modify, u);
 	if (type == VDI_TYPE_STATIC)
 		h->blocks_allocated = h->blocks;
+	if (type == VDI_TYPE_DIFF) {
+		memcpy(h->uuid_link, link, 16);
+		memcpy(h->uuid_parent_modify, parent_modify, 16);
+	}
 	return 0;
 }
 

@@ -188,18 +188,15 @@ int vdi_header_validate(const struct vdi_header *h, uint64_t file_size,
 	switch (h->type) {
 	case VDI_TYPE_DYNAMIC:
 	case VDI_TYPE_STATIC:
+	case VDI_TYPE_DIFF:
 		break;
 	case VDI_TYPE_UNDO:
 		return fail(-ENOTSUP, why, why_len,
 			    "undo images (type 3) are not supported");
-	case VDI_TYPE_DIFF:
-		return fail(-ENOTSUP, why, why_len,
-			    "differencing images (type 4) are not supported "
-			    "yet");
 	default:
 		return fail(-EINVAL, why, why_len,
-			    "image type %" PRIu32 " is not 1 (dynamic) or 2 "
-			    "(static)", h->type);
+			    "image type %" PRIu32 " is not 1 (dynamic), 2 "
+			    "(static) or 4 (differencing)", h->type);
 	}
 	if (h->sector_size != VDI_SECTOR)
 		return fail(-EINVAL, why, why_len,
@@ -273,7 +270,8 @@ int vdi_header_init(struct vdi_header *h, uint64_t disk_size,
 			    "block size %" PRIu32 " is not a power of two in "
 			    "%u..%u", block_size, VDI_MIN_BLOCK_SIZE,
 			    VDI_MAX_BLOCK_SIZE);
-	if (type != VDI_TYPE_DYNAMIC && type != VDI_TYPE_STATIC)
+	if (type != VDI_TYPE_DYNAMIC && type != VDI_TYPE_STATIC &&
+	    type != VDI_TYPE_DIFF)
 		return fail(-EINVAL, why, why_len,
 			    "image type %" PRIu32 " cannot be created", type);
 	max_size = (uint64_t)VDI_MAX_BLOCKS * block_size;

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <uuid/uuid.h>
 
 #include "error.h"
 #include "fault.h"
@@ -138,6 +139,18 @@ static int load_bmap(struct vdi_image *img, uint64_t file_size)
 
 int vdi_open(const char *path, unsigned flags, struct vdi_image **out)
 {
+	return vdi_open_depth(path, flags, NULL, 0, out);
+}
+
+int vdi_open_parent(const char *path, unsigned flags, const char *parent,
+		    struct vdi_image **out)
+{
+	return vdi_open_depth(path, flags, parent, 0, out);
+}
+
+int vdi_open_depth(const char *path, unsigned flags, const char *parent,
+		   unsigned depth, struct vdi_image **out)
+{
 	struct vdi_image *img;
 	struct stat st;
 	char why[256];
@@ -147,7 +160,7 @@ int vdi_open(const char *path, unsigned flags, struct vdi_image **out)
 	*out = NULL;
 	vdi_error_clear();
 	if (flags & ~(VDI_OPEN_RDONLY | VDI_OPEN_DIRECT | VDI_OPEN_NOLOCK))
-		return vdi_error(-EINVAL, __func__, path,
+		return vdi_error(-EINVAL, "vdi_open", path,
 				 "unknown flags 0x%x", flags);
 	img = calloc(1, sizeof(*img));
 	if (!img || !(img->path = strdup(path))) {
@@ -211,6 +224,11 @@ int vdi_open(const char *path, unsigned flags, struct vdi_image **out)
 	}
 	img->dio_align = (flags & VDI_OPEN_DIRECT) ? query_dio_align(img->fd)
 						   : 1;
+	if (img->hdr.type == VDI_TYPE_DIFF) {
+		ret = vdi_chain_open_parent(img, parent, depth);
+		if (ret < 0)
+			goto out_free;
+	}
 	if (!(flags & VDI_OPEN_RDONLY)) {
 		void *z;
 
@@ -227,6 +245,7 @@ int vdi_open(const char *path, unsigned flags, struct vdi_image **out)
 	return 0;
 
 out_free:
+	vdi_close(img->parent);
 	if (img->fd >= 0)
 		close(img->fd);
 	if (img->meta_fd >= 0)
@@ -271,6 +290,7 @@ int vdi_close(struct vdi_image *img)
 				strerror(-img->meta_error));
 	pthread_mutex_unlock(&img->lock);
 
+	vdi_close(img->parent);
 	close(img->fd);
 	close(img->meta_fd);
 	close(img->lock_fd);
@@ -298,7 +318,25 @@ void vdi_image_mark_sector_dirty(struct vdi_image *img, uint32_t s)
 	}
 }
 
-int vdi_image_alloc(struct vdi_image *img, uint32_t vb, uint32_t *index)
+void vdi_image_touch(struct vdi_image *img)
+{
+	uuid_t u;
+
+	if (img->modify_set)
+		return;
+	pthread_mutex_lock(&img->lock);
+	if (!img->modify_set) {
+		uuid_generate(u);
+		vdi_uuid_swap(img->hdr.uuid_modify, u);
+		img->header_dirty = true;
+		img->written = true;
+		img->modify_set = true;
+	}
+	pthread_mutex_unlock(&img->lock);
+}
+
+int vdi_image_alloc(struct vdi_image *img, uint32_t vb, bool full,
+		    uint32_t *index)
 {
 	uint32_t e;
 	int ret = 0;
@@ -316,6 +354,11 @@ int vdi_image_alloc(struct vdi_image *img, uint32_t vb, uint32_t *index)
 				"%" PRIu64 "); run 'vdi check' on the image",
 				img->next_free);
 		goto out;
+	}
+	if (!full) {
+		ret = vdi_chain_copy_up(img, vb, img->next_free);
+		if (ret < 0)
+			goto out;
 	}
 	*index = (uint32_t)img->next_free++;
 	img->written = true;

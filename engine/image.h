@@ -63,6 +63,8 @@ struct vdi_image {
 	unsigned char *zero_buf; /* VDI_ZERO_BUF bytes of zeros, aligned */
 	unsigned live_queues;  /* made by users (not the sync pool) */
 	struct vdi_queue *sync_pool;
+	struct vdi_image *parent; /* differencing images: opened read-only */
+	bool modify_set;       /* a new modification UUID was made */
 
 	struct {
 		atomic_uint_fast64_t sqes, enters, data_read_bytes,
@@ -96,8 +98,31 @@ static inline uint64_t vdi_slot_offset(const struct vdi_image *img,
 }
 
 /* Allocate a physical block for virtual block `vb` if it has none; returns
- * its index in *index.  Takes the lock. */
-int vdi_image_alloc(struct vdi_image *img, uint32_t vb, uint32_t *index);
+ * its index in *index.  In a differencing image, unless the caller will
+ * write the whole block (`full`), the block's data is copied up from the
+ * parent chain first.  Takes the lock. */
+int vdi_image_alloc(struct vdi_image *img, uint32_t vb, bool full,
+		    uint32_t *index);
+
+/* Before the first write through this handle: a new modification UUID, as
+ * VirtualBox does, so that children made from the old state see the
+ * change.  Takes the lock. */
+void vdi_image_touch(struct vdi_image *img);
+
+/* vdi_open with an explicit parent path (or NULL to search) and the depth
+ * in a chain.  (image.c) */
+int vdi_open_depth(const char *path, unsigned flags, const char *parent,
+		   unsigned depth, struct vdi_image **out);
+
+/* chain.c: open and check the parent of a differencing image; find which
+ * image of the chain holds block `vb` (its entry in *entry: data, ZERO, or
+ * FREE at the end of the chain); copy a block up from the parent chain
+ * into physical block `index` of `img`. */
+int vdi_chain_open_parent(struct vdi_image *img, const char *parent_path,
+			  unsigned depth);
+struct vdi_image *vdi_chain_resolve(struct vdi_image *img, uint32_t vb,
+				    uint32_t *entry);
+int vdi_chain_copy_up(struct vdi_image *img, uint32_t vb, uint64_t index);
 
 /* A data write covering virtual blocks [vb, vb + n) completed: enter their
  * allocations into the on-disk map.  Takes the lock. */

@@ -209,7 +209,10 @@ static int sub_issue(struct vdi_queue *q, struct vdi_sub *s)
 			io_uring_prep_write(sqe, 0, s->buf, (unsigned)s->len,
 					    s->file_off);
 	}
-	set_fd(q, sqe, s->kind == SUB_META ? FD_META : FD_DATA);
+	if (s->src)
+		sqe->fd = s->src->fd; /* a parent's file: not registered */
+	else
+		set_fd(q, sqe, s->kind == SUB_META ? FD_META : FD_DATA);
 	io_uring_sqe_set_data(sqe, s);
 	atomic_fetch_add_explicit(&q->img->stats.sqes, 1, memory_order_relaxed);
 	return 0;
@@ -241,7 +244,7 @@ static int bounce_fill_edges(struct vdi_queue *q, struct vdi_sub *s,
 /* Emit one data SQE for request bytes [pos, pos + n) at file offset off. */
 static int emit_data(struct vdi_queue *q, struct vdi_req *r, enum sub_kind k,
 		     size_t pos, size_t n, uint64_t off, uint32_t vb,
-		     uint32_t nblocks, bool publish)
+		     uint32_t nblocks, bool publish, struct vdi_image *src)
 {
 	struct vdi_image *img = q->img;
 	struct slice_arg sl = { NULL, 0, img->dio_align, true };
@@ -253,6 +256,7 @@ static int emit_data(struct vdi_queue *q, struct vdi_req *r, enum sub_kind k,
 	s->req = r;
 	s->kind = k;
 	s->publish = publish;
+	s->src = src == img ? NULL : src;
 	s->vb = vb;
 	s->nblocks = nblocks;
 	s->req_pos = pos;
@@ -322,6 +326,7 @@ struct run {
 	uint64_t file_off;
 	uint32_t vb, nblocks;
 	bool publish;
+	struct vdi_image *src; /* image whose file holds the data */
 };
 
 #define RUN_ZERO 99
@@ -335,7 +340,7 @@ static int run_flush(struct vdi_queue *q, struct vdi_req *r, struct run *run)
 	else if (run->kind >= 0)
 		ret = emit_data(q, r, (enum sub_kind)run->kind, run->pos,
 				run->len, run->file_off, run->vb, run->nblocks,
-				run->publish);
+				run->publish, run->src);
 	run->kind = -1;
 	return ret;
 }
@@ -358,12 +363,15 @@ static void prep_rw(struct vdi_queue *q, struct vdi_req *r)
 		size_t n = (size_t)(bs - in_block < r->len - pos ? bs - in_block
 								 : r->len - pos);
 		uint32_t e = vdi_map_get(img, vb);
+		struct vdi_image *src = img;
 		bool publish = false;
 		int kind;
 		uint64_t off = 0;
 
-		if (vdi_entry_is_data(e) && vdi_entry_is_bad(img, e)) {
-			ret = vdi_error(-EIO, "vdi_queue_submit", img->path,
+		if (r->op == OP_READ && e == VDI_BMAP_FREE && img->parent)
+			src = vdi_chain_resolve(img, vb, &e);
+		if (vdi_entry_is_data(e) && vdi_entry_is_bad(src, e)) {
+			ret = vdi_error(-EIO, "vdi_queue_submit", src->path,
 					"block %" PRIu32 " maps to physical "
 					"block %" PRIu32 ", past the end of the "
 					"file", vb, e);
@@ -385,17 +393,17 @@ static void prep_rw(struct vdi_queue *q, struct vdi_req *r)
 			kind = RUN_ZERO;
 		} else {
 			if (!vdi_entry_is_data(e)) {
-				ret = vdi_image_alloc(img, vb, &e);
+				ret = vdi_image_alloc(img, vb, n == bs, &e);
 				if (ret < 0)
 					break;
 			}
 			if (r->op == OP_WRITE && e >= img->next_free_open)
 				publish = true;
 			kind = r->op == OP_READ ? SUB_READ : SUB_WRITE;
-			off = vdi_slot_offset(img, e) + img->hdr.block_extra +
+			off = vdi_slot_offset(src, e) + src->hdr.block_extra +
 			      in_block;
 		}
-		if (run.kind == kind &&
+		if (run.kind == kind && run.src == src &&
 		    (kind == RUN_ZERO || run.file_off + run.len == off)) {
 			run.len += n;
 			run.nblocks++;
@@ -404,7 +412,8 @@ static void prep_rw(struct vdi_queue *q, struct vdi_req *r)
 			ret = run_flush(q, r, &run);
 			if (ret < 0)
 				break;
-			run = (struct run){ kind, pos, n, off, vb, 1, publish };
+			run = (struct run){ kind, pos, n, off, vb, 1, publish,
+					    src };
 		}
 		pos += n;
 	}
@@ -480,8 +489,18 @@ static void prep_zero(struct vdi_queue *q, struct vdi_req *r)
 				ret = emit_punch(q, r, vb, e);
 			continue;
 		}
-		if (!vdi_entry_is_data(e))
-			continue;
+		if (!vdi_entry_is_data(e)) {
+			uint32_t pe;
+
+			/* Free in a differencing image: zeros over part of
+			 * the parent's block need the block copied up. */
+			if (e != VDI_BMAP_FREE || !img->parent ||
+			    !vdi_entry_is_data((vdi_chain_resolve(img, vb, &pe), pe)))
+				continue;
+			ret = vdi_image_alloc(img, vb, false, &e);
+			if (ret < 0)
+				break;
+		}
 		for (done = 0; done < n && ret == 0; done += VDI_ZERO_BUF) {
 			size_t c = (size_t)(n - done < VDI_ZERO_BUF ? n - done
 								    : VDI_ZERO_BUF);
@@ -490,7 +509,7 @@ static void prep_zero(struct vdi_queue *q, struct vdi_req *r)
 					vdi_slot_offset(img, e) +
 						img->hdr.block_extra + in_block +
 						done,
-					vb, 1, false);
+					vb, 1, e >= img->next_free_open, img);
 		}
 	}
 	if (ret < 0 && !r->err)
@@ -994,6 +1013,8 @@ static int queue_req(struct vdi_queue *q, enum vdi_op op,
 	if ((op == OP_WRITE || op == OP_ZERO) && (img->flags & VDI_OPEN_RDONLY))
 		return vdi_error(-EBADF, fn, img->path,
 				 "image is open read-only");
+	if (op == OP_WRITE || op == OP_ZERO)
+		vdi_image_touch(img);
 	if (iovcnt < 0 || iovcnt > 1024)
 		return vdi_error(-EINVAL, fn, img->path,
 				 "iovcnt %d is not in 0..1024", iovcnt);

@@ -44,6 +44,7 @@ struct vdi_sub {
 	unsigned char *buf;   /* single buffer; NULL when vectored */
 	struct iovec *iov;    /* vectored: a copy the sub owns */
 	int iovcnt;
+	struct vdi_image *src; /* a parent whose file is read; NULL: own */
 	unsigned char *bounce; /* O_DIRECT bounce buffer (owned) */
 	size_t bounce_skip;   /* where the caller's bytes start in it */
 	size_t req_pos;       /* where this SQE's bytes start in the request */

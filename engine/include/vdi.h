@@ -53,6 +53,19 @@ enum vdi_image_type {
  * "image is in use by another process" on a conflict. */
 int vdi_open(const char *path, unsigned flags, struct vdi_image **out);
 
+/* vdi_open for a differencing image whose parent is at `parent` (NULL:
+ * look for the file whose UUID the image links to among the .vdi files in
+ * its directory; the parent's own parent is looked for likewise).  Parents
+ * are opened read-only.  A parent whose UUID, modification UUID, size or
+ * block size does not match is a clear error (-EINVAL, -ESTALE). */
+int vdi_open_parent(const char *path, unsigned flags, const char *parent,
+		    struct vdi_image **out);
+
+/* The parent of a differencing image (NULL otherwise), and the path an
+ * image was opened by: to walk a chain. */
+struct vdi_image *vdi_get_parent(struct vdi_image *img);
+const char *vdi_get_filename(const struct vdi_image *img);
+
 /* Write back pending metadata, release the lock and free the handle.
  * Returns 0 or the first error met while writing back; the handle is freed
  * either way.  vdi_close(NULL) is a no-op returning 0.  All queues made from
@@ -69,6 +82,10 @@ struct vdi_create_opts {
 	const char *description;  /* NULL for none; at most 255 bytes */
 	const unsigned char *uuid; /* 16 bytes, RFC 4122 order; NULL: random */
 	int overwrite;            /* replace an existing file */
+	/* A differencing image of this parent (VirtualBox snapshot): `size`
+	 * must be 0 or the parent's, the block size is the parent's, and the
+	 * link and parent-modification UUIDs are the parent's. */
+	const char *parent;
 };
 
 /* Create a new image of `size` bytes (rounded up to 512).  `opts` may be
@@ -275,6 +292,13 @@ int vdi_compact(const char *path, struct vdi_compact_result *res,
  * is refused (-ENOTEMPTY, naming the first block) when any data would be
  * cut off that is not all zeros. */
 int vdi_resize(const char *path, uint64_t new_size, unsigned flags);
+
+/* Merge a differencing image into its parent (`parent_path` or NULL to
+ * search, as vdi_open_parent): its data blocks are written over the
+ * parent's, its zero blocks zero the parent's.  The child is then pointed
+ * at the parent's new state, which reads the same as the child did. */
+int vdi_commit(const char *path, const char *parent_path,
+	       vdi_progress_fn progress, void *opaque);
 
 /* ---- Statistics ---------------------------------------------------------- */
 

@@ -1,0 +1,273 @@
+/* Differencing images (VirtualBox snapshots): finding and checking the
+ * parent, resolving a block through the chain, copy-on-write, commit. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+#include <uuid/uuid.h>
+
+#include "error.h"
+#include "image.h"
+
+/* Longest chain followed: deeper means a loop or a hostile image. */
+#define MAX_CHAIN 32
+
+static void uuid_text(const unsigned char vbox[16], char out[37])
+{
+	unsigned char u[16];
+
+	vdi_uuid_swap(u, vbox);
+	uuid_unparse_lower(u, out);
+}
+
+/* Does the file at `path` have the creation UUID `want` (VirtualBox
+ * order)?  Reads only its first sector. */
+static bool has_uuid(const char *path, const unsigned char want[16])
+{
+	unsigned char buf[VDI_PREAMBLE_SIZE];
+	struct vdi_header h;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return false;
+	n = pread(fd, buf, sizeof(buf), 0);
+	close(fd);
+	return n > 0 && vdi_header_decode(buf, (size_t)n, &h, NULL, 0) == 0 &&
+	       memcmp(h.uuid_create, want, 16) == 0;
+}
+
+/* Look for the parent among the .vdi files in the child's directory. */
+static char *find_parent(const struct vdi_image *img)
+{
+	char *dcopy = strdup(img->path), *dir, *found = NULL;
+	DIR *d;
+	struct dirent *de;
+
+	if (!dcopy)
+		return NULL;
+	dir = dirname(dcopy);
+	d = opendir(dir);
+	while (d && !found && (de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+		char *p;
+
+		if (len < 4 || strcasecmp(de->d_name + len - 4, ".vdi") != 0)
+			continue;
+		if (asprintf(&p, "%s/%s", dir, de->d_name) < 0)
+			break;
+		if (has_uuid(p, img->hdr.uuid_link) &&
+		    !has_uuid(p, img->hdr.uuid_create))
+			found = p;
+		else
+			free(p);
+	}
+	if (d)
+		closedir(d);
+	free(dcopy);
+	return found;
+}
+
+int vdi_chain_open_parent(struct vdi_image *img, const char *parent_path,
+			  unsigned depth)
+{
+	struct vdi_image *parent;
+	char *path;
+	char a[37], b[37];
+	int ret;
+
+	if (depth >= MAX_CHAIN)
+		return vdi_error(-ELOOP, "vdi_open", img->path,
+				 "the chain of parents is longer than %d (a loop?)",
+				 MAX_CHAIN);
+	path = parent_path ? strdup(parent_path) : find_parent(img);
+	if (!path) {
+		uuid_text(img->hdr.uuid_link, a);
+		return vdi_error(-ENOENT, "vdi_open", img->path,
+				 "differencing image: no parent with UUID %s "
+				 "found next to it; name it explicitly", a);
+	}
+	/* Parents are only read. */
+	ret = vdi_open_depth(path, (img->flags & ~VDI_OPEN_RDONLY) |
+				   VDI_OPEN_RDONLY, NULL, depth + 1, &parent);
+	if (ret < 0) {
+		free(path);
+		return ret;
+	}
+	if (memcmp(parent->hdr.uuid_create, img->hdr.uuid_link, 16)) {
+		uuid_text(parent->hdr.uuid_create, a);
+		uuid_text(img->hdr.uuid_link, b);
+		ret = vdi_error(-EINVAL, "vdi_open", img->path,
+				"parent %s has UUID %s, but the image links "
+				"to %s", path, a, b);
+	} else if (memcmp(parent->hdr.uuid_modify, img->hdr.uuid_parent_modify,
+			  16)) {
+		uuid_text(parent->hdr.uuid_modify, a);
+		uuid_text(img->hdr.uuid_parent_modify, b);
+		ret = vdi_error(-ESTALE, "vdi_open", img->path,
+				"parent %s was modified after this image was "
+				"made from it (modification UUID %s, expected "
+				"%s)", path, a, b);
+	} else if (parent->disk_size != img->disk_size ||
+		   parent->hdr.block_size != img->hdr.block_size) {
+		ret = vdi_error(-EINVAL, "vdi_open", img->path,
+				"parent %s has %" PRIu64 " bytes in blocks of "
+				"%" PRIu32 ", the image %" PRIu64 " in blocks "
+				"of %" PRIu32, path, parent->disk_size,
+				parent->hdr.block_size, img->disk_size,
+				img->hdr.block_size);
+	}
+	if (ret < 0) {
+		vdi_close(parent);
+		free(path);
+		return ret;
+	}
+	img->parent = parent;
+	free(path);
+	return 0;
+}
+
+struct vdi_image *vdi_chain_resolve(struct vdi_image *img, uint32_t vb,
+				    uint32_t *entry)
+{
+	uint32_t e = vdi_map_get(img, vb);
+
+	while (e == VDI_BMAP_FREE && img->parent) {
+		img = img->parent;
+		e = vdi_map_get(img, vb);
+	}
+	*entry = e;
+	return img;
+}
+
+int vdi_chain_copy_up(struct vdi_image *img, uint32_t vb, uint64_t index)
+{
+	struct vdi_image *src;
+	unsigned char *buf;
+	uint32_t e;
+	int ret;
+
+	if (!img->parent || vdi_map_get(img, vb) != VDI_BMAP_FREE)
+		return 0;
+	src = vdi_chain_resolve(img->parent, vb, &e);
+	if (!vdi_entry_is_data(e))
+		return 0;
+	if (vdi_entry_is_bad(src, e))
+		return vdi_error(-EIO, "vdi_queue_submit", src->path,
+				 "block %" PRIu32 " maps to physical block %"
+				 PRIu32 ", past the end of the file", vb, e);
+	buf = malloc(src->slot_size);
+	if (!buf)
+		return -ENOMEM;
+	ret = vdi_read_slot(src, e, buf);
+	if (ret == 0)
+		ret = vdi_full_io(img->meta_fd, buf + src->hdr.block_extra,
+				  img->hdr.block_size,
+				  vdi_slot_offset(img, index) + img->hdr.block_extra,
+				  true);
+	free(buf);
+	if (ret < 0)
+		return vdi_error(ret, "vdi_queue_submit", img->path,
+				 "cannot copy block %" PRIu32 " up from %s: %s",
+				 vb, src->path, strerror(-ret));
+	return 0;
+}
+
+struct vdi_image *vdi_get_parent(struct vdi_image *img)
+{
+	return img->parent;
+}
+
+const char *vdi_get_filename(const struct vdi_image *img)
+{
+	return img->path;
+}
+
+/* Merge the child's blocks into its parent, then point the child at the
+ * parent's new modification UUID (its view is unchanged: it holds the same
+ * data the parent now has). */
+int vdi_commit(const char *path, const char *parent_path,
+	       vdi_progress_fn progress, void *opaque)
+{
+	struct vdi_image *child, *parent = NULL;
+	unsigned char *buf = NULL;
+	char *ppath = NULL;
+	uint32_t vb;
+	int ret;
+
+	ret = vdi_open_depth(path, 0, parent_path, 0, &child);
+	if (ret < 0)
+		return ret;
+	if (!child->parent) {
+		ret = vdi_error(-EINVAL, __func__, path,
+				"not a differencing image: nothing to commit");
+		goto out;
+	}
+	/* Reopen the parent for writing: close the read-only chain first. */
+	ppath = strdup(child->parent->path);
+	vdi_close(child->parent);
+	child->parent = NULL;
+	if (!ppath) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	ret = vdi_open_depth(ppath, 0, NULL, 1, &parent);
+	if (ret < 0)
+		goto out;
+	buf = malloc(child->slot_size);
+	if (!buf) {
+		ret = vdi_error(-ENOMEM, __func__, path, "out of memory");
+		goto out;
+	}
+	for (vb = 0; vb < child->hdr.blocks && ret == 0; vb++) {
+		uint32_t e = child->disk_map[vb];
+		uint64_t off = (uint64_t)vb * child->hdr.block_size;
+		uint64_t len = child->disk_size - off < child->hdr.block_size
+				       ? child->disk_size - off
+				       : child->hdr.block_size;
+
+		if (progress)
+			progress(opaque, vb, child->hdr.blocks);
+		if (e == VDI_BMAP_ZERO) {
+			ret = vdi_write_zeroes(parent, off, len);
+		} else if (vdi_entry_is_data(e)) {
+			ret = vdi_read_slot(child, e, buf);
+			if (ret == 0) {
+				ssize_t n = vdi_pwrite(parent,
+						       buf + child->hdr.block_extra,
+						       (size_t)len, off);
+				ret = n < 0 ? (int)n : 0;
+			}
+		}
+	}
+	if (ret == 0)
+		ret = vdi_flush(parent);
+	if (ret == 0) {
+		/* The parent's new modification UUID, as written at close. */
+		memcpy(child->hdr.uuid_parent_modify, parent->hdr.uuid_modify, 16);
+		ret = vdi_close(parent);
+		parent = NULL;
+	}
+	if (ret == 0) {
+		pthread_mutex_lock(&child->lock);
+		child->header_dirty = true;
+		child->written = true;
+		pthread_mutex_unlock(&child->lock);
+	}
+out:
+	free(buf);
+	free(ppath);
+	if (parent)
+		vdi_close(parent);
+	if (ret < 0) {
+		vdi_close(child);
+		return ret;
+	}
+	return vdi_close(child);
+}

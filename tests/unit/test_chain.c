@@ -1,0 +1,170 @@
+/* Differencing images: reads through the chain, copy-on-write, zero
+ * blocks hiding the parent, parent lookup, mismatches, commit. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util.h"
+#include "vdi.h"
+
+#define MiB (1ull << 20)
+#define SIZE (8 * MiB)
+
+static unsigned char *model;
+
+/* base.vdi with data in blocks 0..3, then child.vdi made from it. */
+static void make_pair(const char *base, const char *child)
+{
+	struct vdi_create_opts o = { .parent = base };
+	struct vdi_image *img;
+
+	unlink(base);
+	unlink(child);
+	model = calloc(1, SIZE);
+	pattern(model, 4 * MiB, 11);
+	cr_assert_eq(vdi_create(base, SIZE, NULL), 0);
+	cr_assert_eq(vdi_open(base, 0, &img), 0);
+	cr_assert_eq(vdi_pwrite(img, model, 4 * MiB, 0), (ssize_t)(4 * MiB));
+	cr_assert_eq(vdi_close(img), 0);
+	cr_assert_eq(vdi_create(child, 0, &o), 0, "%s", vdi_errmsg());
+}
+
+static void assert_reads(const char *path, const char *parent,
+			 const unsigned char *want)
+{
+	struct vdi_image *img;
+	unsigned char *buf = malloc(SIZE);
+
+	cr_assert_eq(vdi_open_parent(path, VDI_OPEN_RDONLY, parent, &img), 0,
+		     "%s", vdi_errmsg());
+	cr_assert_eq(vdi_pread(img, buf, SIZE, 0), (ssize_t)SIZE);
+	cr_assert_eq(memcmp(buf, want, SIZE), 0, "%s reads as expected", path);
+	vdi_close(img);
+	free(buf);
+}
+
+Test(chain, create_and_read_through)
+{
+	const char *base = tpath("base.vdi"), *child = tpath("child.vdi");
+	struct vdi_image *img;
+	struct vdi_info info;
+
+	make_pair(base, child);
+	cr_assert_eq(peek32(child, 0x4C), VDI_TYPE_DIFF);
+	for (int i = 0; i < 16; i += 4)
+		cr_assert_eq(peek32(child, 0x1A8 + i), peek32(base, 0x188 + i),
+			     "link UUID is the parent's creation UUID");
+	for (int i = 0; i < 16; i += 4)
+		cr_assert_eq(peek32(child, 0x1B8 + i), peek32(base, 0x198 + i),
+			     "parent-modification UUID is the parent's");
+	assert_reads(child, NULL, model);
+	cr_assert_eq(vdi_open(child, VDI_OPEN_RDONLY, &img), 0);
+	cr_assert_not_null(vdi_get_parent(img), "parent found in the directory");
+	cr_assert_str_eq(vdi_get_filename(vdi_get_parent(img)), base);
+	vdi_get_info(img, &info);
+	cr_assert_eq(info.blocks_mapped, 0, "the child holds no data yet");
+	vdi_close(img);
+	free(model);
+}
+
+Test(chain, copy_on_write_and_zero_blocks)
+{
+	const char *base = tpath("b2.vdi"), *child = tpath("c2.vdi");
+	unsigned char *base_model, patch[4096];
+	struct vdi_image *img;
+	struct vdi_check_result cr;
+
+	make_pair(base, child);
+	base_model = malloc(SIZE);
+	memcpy(base_model, model, SIZE);
+	cr_assert_eq(vdi_open(child, 0, &img), 0, "%s", vdi_errmsg());
+	pattern(patch, sizeof(patch), 99);
+	/* Part of block 1: the rest of it must come from the parent. */
+	cr_assert_eq(vdi_pwrite(img, patch, sizeof(patch), MiB + 12345), 4096);
+	memcpy(model + MiB + 12345, patch, sizeof(patch));
+	/* Block 2 discarded: a zero entry hides the parent's data. */
+	cr_assert_eq(vdi_discard(img, 2 * MiB, MiB), 0);
+	memset(model + 2 * MiB, 0, MiB);
+	/* Zeros over part of block 3. */
+	cr_assert_eq(vdi_write_zeroes(img, 3 * MiB + 100, 1000), 0);
+	memset(model + 3 * MiB + 100, 0, 1000);
+	/* A block the parent does not have. */
+	cr_assert_eq(vdi_pwrite(img, patch, sizeof(patch), 6 * MiB), 4096);
+	memcpy(model + 6 * MiB, patch, sizeof(patch));
+	cr_assert_eq(vdi_check(img, &cr, NULL, NULL), 0);
+	cr_assert_eq(cr.corruptions + cr.leaks, 0);
+	cr_assert_eq(vdi_close(img), 0);
+	assert_reads(child, NULL, model);
+	assert_reads(base, NULL, base_model);
+	cr_assert_eq(peek32(child, MiB + 4 * 2), VDI_BMAP_ZERO);
+	cr_assert_eq(peek32(child, MiB + 4 * 0), VDI_BMAP_FREE, "block 0 still shared");
+	free(model);
+	free(base_model);
+}
+
+Test(chain, three_levels_and_explicit_parent)
+{
+	const char *base = tpath("b3.vdi"), *mid = tpath("m3.vdi");
+	const char *top = tpath("t3.vdi");
+	struct vdi_create_opts o = { .parent = mid };
+	struct vdi_image *img;
+	unsigned char patch[512];
+
+	make_pair(base, mid);
+	cr_assert_eq(vdi_open(mid, 0, &img), 0);
+	pattern(patch, sizeof(patch), 5);
+	cr_assert_eq(vdi_pwrite(img, patch, 512, 5 * MiB), 512);
+	memcpy(model + 5 * MiB, patch, 512);
+	cr_assert_eq(vdi_close(img), 0);
+	unlink(top);
+	cr_assert_eq(vdi_create(top, 0, &o), 0, "%s", vdi_errmsg());
+	assert_reads(top, NULL, model);
+	assert_reads(top, mid, model);
+	cr_assert_eq(vdi_open_parent(top, VDI_OPEN_RDONLY, base, &img), -EINVAL,
+		     "the grandparent is not the parent");
+	cr_assert(strstr(vdi_errmsg(), "but the image links to"), "%s", vdi_errmsg());
+	free(model);
+}
+
+Test(chain, parent_changed_or_missing)
+{
+	const char *base = tpath("b4.vdi"), *child = tpath("c4.vdi");
+	struct vdi_image *img;
+
+	make_pair(base, child);
+	cr_assert_eq(vdi_open(base, 0, &img), 0);
+	cr_assert_eq(vdi_pwrite(img, "x", 1, 0), 1);
+	cr_assert_eq(vdi_close(img), 0);
+	cr_assert_eq(vdi_open(child, VDI_OPEN_RDONLY, &img), -ESTALE);
+	cr_assert(strstr(vdi_errmsg(), "was modified after"), "%s", vdi_errmsg());
+	unlink(base);
+	cr_assert_eq(vdi_open(child, VDI_OPEN_RDONLY, &img), -ENOENT);
+	cr_assert(strstr(vdi_errmsg(), "no parent with UUID"), "%s", vdi_errmsg());
+	free(model);
+}
+
+Test(chain, commit)
+{
+	const char *base = tpath("b5.vdi"), *child = tpath("c5.vdi");
+	struct vdi_image *img;
+	unsigned char patch[8192];
+
+	make_pair(base, child);
+	cr_assert_eq(vdi_open(child, 0, &img), 0);
+	pattern(patch, sizeof(patch), 7);
+	cr_assert_eq(vdi_pwrite(img, patch, sizeof(patch), MiB - 4096), 8192);
+	memcpy(model + MiB - 4096, patch, sizeof(patch));
+	cr_assert_eq(vdi_discard(img, 3 * MiB, MiB), 0);
+	memset(model + 3 * MiB, 0, MiB);
+	cr_assert_eq(vdi_close(img), 0);
+	cr_assert_eq(vdi_commit(child, NULL, NULL, NULL), 0, "%s", vdi_errmsg());
+	assert_reads(base, NULL, model);
+	assert_reads(child, NULL, model);
+	if (have("qemu-img"))
+		cr_assert_eq(sh("qemu-img check -q %s", base), 0);
+	cr_assert_eq(vdi_commit(base, NULL, NULL, NULL), -EINVAL,
+		     "a base image has nothing to commit");
+	free(model);
+}
