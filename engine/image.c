@@ -347,12 +347,16 @@ int vdi_image_alloc(struct vdi_image *img, uint32_t vb, bool full,
 		*index = e;
 		goto out;
 	}
+	/* An entry that points further past the end of the file than one
+	 * block per virtual block could reach fences allocation: allocating
+	 * after it would make a file of whatever size the entry says. */
 	if (img->next_free >= VDI_BMAP_ZERO ||
-	    vdi_slot_offset(img, img->next_free + 1) > (UINT64_C(1) << 62)) {
-		ret = vdi_error(-EFBIG, "vdi_queue_submit", img->path,
-				"no physical block left to allocate (next index "
-				"%" PRIu64 "); run 'vdi check' on the image",
-				img->next_free);
+	    (uint64_t)img->bad_hi > (uint64_t)img->bad_lo + img->hdr.blocks) {
+		ret = vdi_error(-EUCLEAN, "vdi_queue_submit", img->path,
+				"cannot allocate block %" PRIu32 ": the block "
+				"map points to physical block %" PRIu32 ", far "
+				"past the end of the file; run 'vdi check -r "
+				"all'", vb, img->bad_hi - 1);
 		goto out;
 	}
 	if (!full) {

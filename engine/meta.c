@@ -66,7 +66,8 @@ void vdi_meta_write_done(struct vdi_image *img, struct vdi_sub *s, int res)
 			img->header_dirty = true;
 		for (i = 0; !s->publish && i < s->nblocks; i++)
 			vdi_image_mark_sector_dirty(img, s->vb + i);
-		if (res != -EAGAIN && res != -EINTR) {
+		/* A short write is written again whole, like EAGAIN. */
+		if (res < 0 && res != -EAGAIN && res != -EINTR) {
 			img->meta_error = res < 0 ? res : -EIO;
 			vdi_error(img->meta_error, "vdi_queue_submit",
 				  img->path,

@@ -620,6 +620,13 @@ static void fsync_done(struct vdi_queue *q, struct vdi_sub *s, int res)
 	struct vdi_image *img = q->img;
 	struct vdi_req *r = s->req;
 
+	if (res == -EAGAIN || res == -EINTR) {
+		/* The fsync itself is simply done again. */
+		sub_put(q, s);
+		r->next = q->retry_flushes;
+		q->retry_flushes = r;
+		return;
+	}
 	if (res == -ECANCELED) {
 		/* A metadata write linked before the fsync failed. */
 		pthread_mutex_lock(&img->lock);

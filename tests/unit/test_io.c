@@ -470,3 +470,22 @@ Test(io, discard_static_writes_zeros)
 	cr_assert_eq(vdi_close(img), 0);
 	cr_assert_eq(peek32(p, MiB + 4), 1, "a static image keeps its map");
 }
+
+/* An entry far past the end of the file fences allocation instead of
+ * growing the file to wherever the entry points. */
+Test(io, hostile_index_fences_allocation)
+{
+	struct vdi_image *img = mk("h.vdi", 8 * MiB, 0);
+	struct stat sb;
+	char b[512] = { 1 };
+
+	cr_assert_eq(vdi_close(img), 0);
+	poke32(tpath("h.vdi"), MiB + 4 * 3, 0xFFFFFF00);
+	cr_assert_eq(vdi_open(tpath("h.vdi"), 0, &img), 0);
+	cr_assert_eq(vdi_pwrite(img, b, sizeof(b), 0), -EUCLEAN);
+	cr_assert(strstr(vdi_errmsg(), "vdi check -r all"), "%s", vdi_errmsg());
+	cr_assert_eq(vdi_pread(img, b, sizeof(b), 3 * MiB), -EIO);
+	cr_assert_eq(vdi_close(img), 0);
+	cr_assert_eq(stat(tpath("h.vdi"), &sb), 0);
+	cr_assert_leq(sb.st_size, 2 * MiB, "the file did not grow");
+}
