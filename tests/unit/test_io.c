@@ -233,7 +233,7 @@ Test(io, errors)
 }
 
 /* An entry pointing past the end of the file: EIO for that block, other
- * blocks fine, and nothing allocated over it. */
+ * blocks fine, and nothing allocated over or after it. */
 Test(io, entry_past_eof_is_eio)
 {
 	struct vdi_image *img = mk("b.vdi", 8 * MiB, 0);
@@ -248,10 +248,12 @@ Test(io, entry_past_eof_is_eio)
 	cr_assert_eq(vdi_pwrite(img, b, 512, 2 * MiB), -EIO);
 	cr_assert_eq(vdi_pread(img, b, 1, 0), 1);
 	cr_assert_eq(b[0], 'x');
-	cr_assert_eq(vdi_pwrite(img, b, 512, 5 * MiB), 512);
+	cr_assert_eq(vdi_pwrite(img, "y", 1, 1), 1, "allocated blocks still written");
+	/* Index 40 is further past the end of the file than 8 blocks could
+	 * reach: no allocation after it. */
+	cr_assert_eq(vdi_pwrite(img, b, 512, 5 * MiB), -EUCLEAN);
 	cr_assert_eq(vdi_close(img), 0);
-	cr_assert_eq(peek32(tpath("b.vdi"), MiB + 4 * 5), 41,
-		     "new block allocated after the bad index");
+	cr_assert_eq(peek32(tpath("b.vdi"), MiB + 4 * 5), VDI_BMAP_FREE);
 }
 
 Test(io, static_image)
