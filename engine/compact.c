@@ -181,7 +181,11 @@ int vdi_compact(const char *path, struct vdi_compact_result *res,
 				"check -r all' first", cr.corruptions);
 	if (ret < 0)
 		goto out;
-	fstat(img->meta_fd, &st);
+	if (fstat(img->meta_fd, &st) < 0) {
+		ret = vdi_error(-errno, __func__, path, "fstat: %s",
+				strerror(errno));
+		goto out;
+	}
 	res->file_size_before = (uint64_t)st.st_size;
 	buf = malloc(img->slot_size);
 	if (!buf) {
@@ -206,7 +210,8 @@ int vdi_compact(const char *path, struct vdi_compact_result *res,
 	}
 	pthread_mutex_unlock(&img->lock);
 	if (progress && ret == 0)
-		progress(opaque, 2, 2);
+		progress(opaque, (uint64_t)img->hdr.blocks * 2,
+			 (uint64_t)img->hdr.blocks * 2);
 out:
 	free(buf);
 	if (ret < 0) {

@@ -165,7 +165,7 @@ int vdi_open_depth(const char *path, unsigned flags, const char *parent,
 	img = calloc(1, sizeof(*img));
 	if (!img || !(img->path = strdup(path))) {
 		free(img);
-		return vdi_error(-ENOMEM, __func__, path, "out of memory");
+		return vdi_error(-ENOMEM, "vdi_open", path, "out of memory");
 	}
 	img->flags = flags;
 	img->fd = img->meta_fd = img->lock_fd = -1;
@@ -175,15 +175,15 @@ int vdi_open_depth(const char *path, unsigned flags, const char *parent,
 	oflags = ((flags & VDI_OPEN_RDONLY) ? O_RDONLY : O_RDWR) | O_CLOEXEC;
 	img->meta_fd = open(path, oflags);
 	if (img->meta_fd < 0) {
-		ret = vdi_error(-errno, __func__, path, "%s", strerror(errno));
+		ret = vdi_error(-errno, "vdi_open", path, "%s", strerror(errno));
 		goto out_free;
 	}
 	if (fstat(img->meta_fd, &st) < 0) {
-		ret = vdi_error(-errno, __func__, path, "%s", strerror(errno));
+		ret = vdi_error(-errno, "vdi_open", path, "%s", strerror(errno));
 		goto out_free;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		ret = vdi_error(-EINVAL, __func__, path,
+		ret = vdi_error(-EINVAL, "vdi_open", path,
 				"not a regular file");
 		goto out_free;
 	}
@@ -193,7 +193,7 @@ int vdi_open_depth(const char *path, unsigned flags, const char *parent,
 
 	n = pread(img->meta_fd, img->preamble, sizeof(img->preamble), 0);
 	if (n < 0) {
-		ret = vdi_error(-errno, __func__, path,
+		ret = vdi_error(-errno, "vdi_open", path,
 				"cannot read the header: %s", strerror(errno));
 		goto out_free;
 	}
@@ -203,7 +203,7 @@ int vdi_open_depth(const char *path, unsigned flags, const char *parent,
 		ret = vdi_header_validate(&img->hdr, (uint64_t)st.st_size, why,
 					  sizeof(why));
 	if (ret < 0) {
-		vdi_error(ret, __func__, path, "%s", why);
+		vdi_error(ret, "vdi_open", path, "%s", why);
 		goto out_free;
 	}
 	img->disk_size = vdi_header_disk_size(&img->hdr);
@@ -216,7 +216,7 @@ int vdi_open_depth(const char *path, unsigned flags, const char *parent,
 
 	img->fd = open(path, oflags | ((flags & VDI_OPEN_DIRECT) ? O_DIRECT : 0));
 	if (img->fd < 0) {
-		ret = vdi_error(-errno, __func__, path, "%s%s", strerror(errno),
+		ret = vdi_error(-errno, "vdi_open", path, "%s%s", strerror(errno),
 				errno == EINVAL && (flags & VDI_OPEN_DIRECT)
 					? " (the file system refuses O_DIRECT)"
 					: "");
@@ -233,7 +233,7 @@ int vdi_open_depth(const char *path, unsigned flags, const char *parent,
 		void *z;
 
 		if (posix_memalign(&z, 4096, VDI_ZERO_BUF)) {
-			ret = vdi_error(-ENOMEM, __func__, path, "out of memory");
+			ret = vdi_error(-ENOMEM, "vdi_open", path, "out of memory");
 			goto out_free;
 		}
 		img->zero_buf = memset(z, 0, VDI_ZERO_BUF);

@@ -330,6 +330,8 @@ struct run {
 };
 
 #define RUN_ZERO 99
+/* Longest run in one SQE: an SQE's length is 32 bits. */
+#define MAX_RUN ((size_t)1 << 30)
 
 static int run_flush(struct vdi_queue *q, struct vdi_req *r, struct run *run)
 {
@@ -404,6 +406,7 @@ static void prep_rw(struct vdi_queue *q, struct vdi_req *r)
 			      in_block;
 		}
 		if (run.kind == kind && run.src == src &&
+		    run.len + n <= MAX_RUN &&
 		    (kind == RUN_ZERO || run.file_off + run.len == off)) {
 			run.len += n;
 			run.nblocks++;
@@ -599,10 +602,13 @@ finished:
 	} else {
 		atomic_fetch_add_explicit(&img->stats.data_write_bytes,
 					  s->user_len, memory_order_relaxed);
+		/* Only a write that landed makes its new blocks durable: a
+		 * failed one leaves the on-disk entry (and, in a
+		 * differencing image, the parent's data) as it was. */
+		if (s->publish)
+			vdi_image_publish(img, s->vb, s->nblocks);
 	}
 done:
-	if (s->kind == SUB_WRITE && s->publish)
-		vdi_image_publish(img, s->vb, s->nblocks);
 	sub_put(q, s);
 	req_sub_done(q, r);
 	return;
@@ -1020,8 +1026,6 @@ static int queue_req(struct vdi_queue *q, enum vdi_op op,
 	if ((op == OP_WRITE || op == OP_ZERO) && (img->flags & VDI_OPEN_RDONLY))
 		return vdi_error(-EBADF, fn, img->path,
 				 "image is open read-only");
-	if (op == OP_WRITE || op == OP_ZERO)
-		vdi_image_touch(img);
 	if (iovcnt < 0 || iovcnt > 1024)
 		return vdi_error(-EINVAL, fn, img->path,
 				 "iovcnt %d is not in 0..1024", iovcnt);
@@ -1064,6 +1068,8 @@ static int queue_req(struct vdi_queue *q, enum vdi_op op,
 		}
 		memcpy(r->iov, iov, sizeof(*iov) * (size_t)iovcnt);
 	}
+	if (op == OP_WRITE || op == OP_ZERO)
+		vdi_image_touch(img);
 	if (q->pending_tail)
 		q->pending_tail->next = r;
 	else

@@ -115,10 +115,15 @@ static int resize_locked(struct vdi_image *img, uint64_t new_size,
 {
 	struct vdi_header *h = &img->hdr;
 	uint64_t bs = h->block_size, nblocks, room, need, k = 0, i, last = 0, end;
+	uint64_t old_blocks, old_offset_data;
 	struct stat st;
 	uint32_t *map;
 	int ret;
 
+	if (new_size > (uint64_t)VDI_MAX_BLOCKS * bs)
+		return vdi_error(-EINVAL, "vdi_resize", img->path,
+				 "size %" PRIu64 " is larger than %u blocks of "
+				 "%" PRIu64 " bytes", new_size, VDI_MAX_BLOCKS, bs);
 	new_size = (new_size + VDI_SECTOR - 1) & ~(uint64_t)(VDI_SECTOR - 1);
 	nblocks = (new_size + bs - 1) / bs;
 	if (nblocks > VDI_MAX_BLOCKS)
@@ -170,12 +175,17 @@ static int resize_locked(struct vdi_image *img, uint64_t new_size,
 	if (h->type == VDI_TYPE_STATIC && nblocks > h->blocks) {
 		uint64_t end = vdi_slot_offset(img, img->next_free);
 
-		if (posix_fallocate(img->meta_fd, 0, (off_t)end) != 0 &&
-		    ftruncate(img->meta_fd, (off_t)end) < 0) {
+		int err = posix_fallocate(img->meta_fd, 0, (off_t)end);
+
+		/* Where the file system cannot preallocate, a sparse
+		 * extension still reads as zeros; no space is an error. */
+		if (err == EOPNOTSUPP || err == EINVAL)
+			err = ftruncate(img->meta_fd, (off_t)end) < 0 ? errno : 0;
+		if (err) {
 			free(map);
-			return vdi_error(-errno, "vdi_resize", img->path,
-					 "cannot extend the file: %s",
-					 strerror(errno));
+			return vdi_error(-err, "vdi_resize", img->path,
+					 "cannot extend the file to %" PRIu64
+					 " bytes: %s", end, strerror(err));
 		}
 	}
 	/* New entries go where the old header does not look: past the old
@@ -191,6 +201,8 @@ static int resize_locked(struct vdi_image *img, uint64_t new_size,
 				 "cannot write the block map: %s",
 				 strerror(-ret));
 	}
+	old_blocks = h->blocks;
+	old_offset_data = h->offset_data;
 	if (k) {
 		h->offset_bmap = h->offset_data;
 		h->offset_data = (uint32_t)(h->offset_data + k * img->slot_size);
@@ -209,8 +221,15 @@ static int resize_locked(struct vdi_image *img, uint64_t new_size,
 	if (ret < 0)
 		return vdi_error(ret, "vdi_resize", img->path,
 				 "cannot write the header: %s", strerror(-ret));
-	/* Blocks a shrink cut off (all zeros) and leaked space leave the
-	 * file's end unused: cut it. */
+	/* Blocks a shrink cut off held only zeros: give their space back
+	 * (they are no longer in the map).  Then cut the unused end. */
+	for (i = nblocks; i < old_blocks; i++)
+		if (vdi_entry_is_data(img->disk_map[i]))
+			fallocate(img->meta_fd,
+				  FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				  (off_t)(old_offset_data +
+					  (uint64_t)img->disk_map[i] * img->slot_size),
+				  (off_t)img->slot_size);
 	end = h->offset_data + last * img->slot_size;
 	if (fstat(img->meta_fd, &st) == 0 && (uint64_t)st.st_size > end &&
 	    ftruncate(img->meta_fd, (off_t)end) == 0)

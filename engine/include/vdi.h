@@ -68,8 +68,9 @@ const char *vdi_get_filename(const struct vdi_image *img);
 
 /* Write back pending metadata, release the lock and free the handle.
  * Returns 0 or the first error met while writing back; the handle is freed
- * either way.  vdi_close(NULL) is a no-op returning 0.  All queues made from
- * the image must have been destroyed first. */
+ * either way, except for -EBUSY: queues made from the image are still
+ * open (destroy them first, then close again).  vdi_close(NULL) is a
+ * no-op returning 0. */
 int vdi_close(struct vdi_image *img);
 
 #define VDI_DEFAULT_BLOCK_SIZE (1u << 20)
