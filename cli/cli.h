@@ -20,6 +20,20 @@ int cmd_info(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_map(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
+int cmd_compact(int argc, char **argv);
+int cmd_resize(int argc, char **argv);
+int cmd_discard(int argc, char **argv);
+int cmd_zero(int argc, char **argv);
+
+/* vdi discard and vdi zero (cmd_discard.c): parse [-q] FILE OFFSET LENGTH
+ * or --all FILE, check the range, run `run` on it and report. */
+struct range_command {
+	const char *name;  /* the subcommand */
+	const char *done;  /* the report's first word: "Discarded" */
+	void (*help)(void);
+	int (*run)(struct vdi_image *img, uint64_t offset, uint64_t len);
+};
+int range_command(int argc, char **argv, const struct range_command *cmd);
 
 /* ---- Messages (util.c) ---- */
 

@@ -1,6 +1,7 @@
-/* vdi check: read-only consistency check with vdi_check(), reported and
- * exited the way qemu-img check does: 0 clean, 2 corruptions, 3 leaks
- * only, 1 when the check could not be done. */
+/* vdi check: consistency check with vdi_check(), and with -r a repair
+ * with vdi_repair(), reported and exited the way qemu-img check does: 0
+ * clean, 2 corruptions, 3 leaks only, 1 when the check could not be done.
+ * After a repair the status is that of the image as repaired. */
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -19,21 +20,27 @@ enum {
 
 static void help(void)
 {
-	fputs("Usage: vdi check [-q] [--output=human|json] FILE\n"
+	fputs("Usage: vdi check [-q] [--output=human|json] [-r leaks|all] FILE\n"
 	      "\n"
 	      "Check the VDI image FILE for corruption (block map entries that\n"
 	      "point outside the data area or past the end of the file, blocks\n"
 	      "used twice, a wrong allocated-block count) and leaks (data\n"
-	      "blocks no entry uses).  The image is opened read-only and never\n"
-	      "changed.\n"
+	      "blocks no entry uses).  Without -r the image is opened read-only\n"
+	      "and never changed.\n"
 	      "\n"
+	      "  -r leaks       repair: fix the allocated-block count, cut leaked\n"
+	      "                 blocks off the end of the file\n"
+	      "  -r all         also free entries past the end of the file and\n"
+	      "                 all but the first user of a shared block, and\n"
+	      "                 move blocks beyond the block count into range\n"
 	      "  --output=FMT   human (default) or json\n"
 	      "  -f vdi         accepted for qemu-img compatibility\n"
 	      "  -q             quiet: print nothing, only set the exit status\n"
 	      "  -h, --help     show this help\n"
 	      "\n"
 	      "Exit status: 0 no problems, 1 the check could not be done,\n"
-	      "2 corruptions found, 3 leaks found and no corruption.\n", stdout);
+	      "2 corruptions found, 3 leaks found and no corruption (with -r:\n"
+	      "of the image as repaired).\n", stdout);
 }
 
 /* The problems the library reports, kept for the JSON output. */
@@ -76,7 +83,8 @@ static void report(void *opaque, const char *problem)
 }
 
 static void print_json(const char *path, const struct vdi_check_result *r,
-		       const struct vdi_info *in, const struct problems *p)
+		       const struct vdi_info *in, const struct problems *p,
+		       const struct vdi_repair_result *fix)
 {
 	fputs("{\n    \"filename\": ", stdout);
 	json_string(stdout, path);
@@ -87,10 +95,14 @@ static void print_json(const char *path, const struct vdi_check_result *r,
 	       "    \"leaked-bytes\": %" PRIu64 ",\n"
 	       "    \"image-end-offset\": %" PRIu64 ",\n"
 	       "    \"total-clusters\": %" PRIu32 ",\n"
-	       "    \"allocated-clusters\": %" PRIu32 ",\n"
-	       "    \"problems\": [",
+	       "    \"allocated-clusters\": %" PRIu32 ",\n",
 	       r->corruptions, r->leaks, r->leaked_bytes, r->image_end_offset,
 	       in->blocks, r->blocks_mapped);
+	if (fix)
+		printf("    \"leaks-fixed\": %" PRIu64 ",\n"
+		       "    \"corruptions-fixed\": %" PRIu64 ",\n",
+		       fix->leaks_fixed, fix->corruptions_fixed);
+	fputs("    \"problems\": [", stdout);
 	for (size_t i = 0; i < p->n; i++) {
 		fputs(i ? ",\n        " : "\n        ", stdout);
 		json_string(stdout, p->lines[i]);
@@ -129,12 +141,14 @@ int cmd_check(int argc, char **argv)
 	struct problems probs = { .fmt = OUTPUT_HUMAN };
 	struct vdi_image *img = NULL;
 	struct vdi_check_result res;
+	struct vdi_repair_result fix;
 	struct vdi_info in;
 	const char *path;
+	unsigned repair = 0;
 	int c, ret, status = CHECK_FAILED;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":f:qh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":f:qr:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_OUTPUT:
 			if (parse_output("check", optarg, &probs.fmt) < 0)
@@ -150,6 +164,17 @@ int cmd_check(int argc, char **argv)
 		case 'q':
 			probs.quiet = true;
 			break;
+		case 'r':
+			if (!strcmp(optarg, "leaks")) {
+				repair = VDI_REPAIR_LEAKS;
+			} else if (!strcmp(optarg, "all")) {
+				repair = VDI_REPAIR_ALL;
+			} else {
+				usage_error("check", "-r takes 'leaks' or "
+					    "'all'");
+				return CHECK_FAILED;
+			}
+			break;
 		case 'h':
 			help();
 			return 0;
@@ -164,6 +189,22 @@ int cmd_check(int argc, char **argv)
 	}
 	path = argv[optind];
 
+	if (repair) {
+		/* Problems and repairs are reported as they happen; then the
+		 * image is checked again, as qemu-img check -r does. */
+		ret = vdi_repair(path, repair, &fix, report, &probs);
+		if (ret < 0) {
+			lib_error(ret, "check: cannot repair %s", path);
+			goto out;
+		}
+		if (!probs.quiet && probs.fmt == OUTPUT_HUMAN)
+			printf("The following inconsistencies were found and "
+			       "repaired:\n\n"
+			       "    %" PRIu64 " leaked blocks\n"
+			       "    %" PRIu64 " corruptions\n\n"
+			       "Double checking the fixed image now...\n",
+			       fix.leaks_fixed, fix.corruptions_fixed);
+	}
 	ret = vdi_open(path, VDI_OPEN_RDONLY, &img);
 	if (ret < 0) {
 		lib_error(ret, "check: cannot open %s", path);
@@ -188,7 +229,8 @@ int cmd_check(int argc, char **argv)
 
 	if (!probs.quiet) {
 		if (probs.fmt == OUTPUT_JSON)
-			print_json(path, &res, &in, &probs);
+			print_json(path, &res, &in, &probs,
+				   repair ? &fix : NULL);
 		else
 			print_human(&res, &in);
 	}

@@ -1,4 +1,5 @@
-/* vdi: inspect, check, map and convert VirtualBox disk images.
+/* vdi: create, inspect, check, map, convert, compact, resize, discard and
+ * zero VirtualBox disk images.
  * This file only dispatches to the subcommands (cmd_*.c). */
 #include <errno.h>
 #include <string.h>
@@ -19,6 +20,10 @@ static const struct command {
 	{ "check", cmd_check, "check an image for corruption and leaks" },
 	{ "map", cmd_map, "show which parts of the disk hold data" },
 	{ "convert", cmd_convert, "copy a disk between raw and VDI files" },
+	{ "compact", cmd_compact, "give back the space of zero and unused blocks" },
+	{ "resize", cmd_resize, "grow or shrink the virtual disk" },
+	{ "discard", cmd_discard, "discard a range of the disk (reads as zeros)" },
+	{ "zero", cmd_zero, "make a range of the disk read as zeros" },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -88,6 +88,35 @@ exits "leaked block, JSON" 3 "$VDI" check --output=json "$T/leak.vdi"
 is "JSON: one leak" "$(json_get "$T/last.out" 'j["leaks"]')" 1
 is "JSON: no corruption" "$(json_get "$T/last.out" 'j["corruptions"]')" 0
 
+# Repair (-r): status of the repaired image, changes printed, QEMU agrees.
+cp "$T/clean.vdi" "$T/rcount.vdi"
+poke "$T/rcount.vdi" allocated 7
+exits "-r leaks fixes the header count" 0 "$VDI" check -r leaks "$T/rcount.vdi"
+grep -q "repaired: the header's allocated-block count was 7, the block map has 3" "$T/last.out"
+_result $? "-r leaks prints what it changed"
+grep -q '^Double checking the fixed image now...$' "$T/last.out"
+_result $? "-r checks again after repairing"
+exits "qemu-img check agrees after -r leaks" 0 "$QEMU_IMG" check "$T/rcount.vdi"
+cp "$T/range.vdi" "$T/rrange.vdi"
+exits "-r leaks leaves corruption: exit 2" 2 "$VDI" check -r leaks "$T/rrange.vdi"
+exits "-r all repairs it" 0 "$VDI" check -r all "$T/rrange.vdi"
+grep -q 'repaired: block 5 mapped to physical block 100, past the end of the file' "$T/last.out"
+_result $? "-r all names the entry it freed"
+exits "qemu-img check agrees after -r all" 0 "$QEMU_IMG" check "$T/rrange.vdi"
+cp "$T/dup.vdi" "$T/rdup.vdi"
+exits "-r all, JSON" 0 "$VDI" check -r all --output=json "$T/rdup.vdi"
+is "JSON: corruptions-fixed (entry and count)" "$(json_get "$T/last.out" 'j["corruptions-fixed"]')" 2
+is "JSON: no corruption left" "$(json_get "$T/last.out" 'j["corruptions"]')" 0
+exits "qemu-img check agrees after the duplicate is freed" 0 "$QEMU_IMG" check "$T/rdup.vdi"
+"$QEMU_IO" -f vdi -c 'read -P 1 0 1M' -c 'read -P 0 6M 1M' -c 'read -P 2 2M 2M' "$T/rdup.vdi" >"$T/io.out"
+_result $? "reachable data intact after the repair, the freed block reads zeros"
+cp "$T/clean.vdi" "$T/rleak.vdi"
+head -c 1048576 /dev/urandom >>"$T/rleak.vdi"
+exits "leak at the end: exit 3" 3 "$VDI" check "$T/rleak.vdi"
+exits "-r leaks cuts it off" 0 "$VDI" check -r leaks "$T/rleak.vdi"
+is "file back to its size" "$(stat -c %s "$T/rleak.vdi")" "$(stat -c %s "$T/clean.vdi")"
+exits "-r with a bad argument" 1 "$VDI" check -r some "$T/clean.vdi"
+
 # Cannot check.
 exits "missing file" 1 "$VDI" check "$T/nope.vdi"
 is "one line of error" "$(err_lines)" 1

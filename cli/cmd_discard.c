@@ -1,0 +1,170 @@
+/* vdi discard: make a range of the disk read as zeros and give back the
+ * space of the whole blocks in it, with vdi_discard().  The work of vdi
+ * zero (cmd_zero.c) is the same apart from the call and the words; both
+ * run range_command() below. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <string.h>
+
+#include "cli.h"
+
+enum { OPT_ALL = 256 };
+
+static void help(void)
+{
+	fputs("Usage: vdi discard [-q] FILE OFFSET LENGTH\n"
+	      "       vdi discard [-q] --all FILE\n"
+	      "\n"
+	      "Discard LENGTH bytes of the virtual disk of the VDI image FILE,\n"
+	      "starting at OFFSET, as a TRIM from a guest would: the range reads\n"
+	      "as zeros afterwards.  In a dynamic image the blocks that lie\n"
+	      "wholly inside the range become zero blocks and their space is\n"
+	      "punched out of the file; the parts of other blocks that hold data\n"
+	      "get zeros written.  In a static image zeros are written.\n"
+	      "OFFSET and LENGTH take a K, M, G, T, P or E suffix (powers of\n"
+	      "1024); the range must lie within the disk.\n"
+	      "\n"
+	      "  --all        the whole disk (no OFFSET and LENGTH)\n"
+	      "  -f vdi       accepted for qemu-img compatibility\n"
+	      "  -q           quiet: print nothing on success\n"
+	      "  -h, --help   show this help\n", stdout);
+}
+
+int cmd_discard(int argc, char **argv)
+{
+	static const struct range_command cmd = {
+		.name = "discard",
+		.done = "Discarded",
+		.help = help,
+		.run = vdi_discard,
+	};
+
+	return range_command(argc, argv, &cmd);
+}
+
+/* The data blocks the image maps, or -1 after a message. */
+static int64_t mapped_blocks(struct vdi_image *img, const char *path)
+{
+	struct vdi_info in;
+	int ret = vdi_get_info(img, &in);
+
+	if (ret < 0) {
+		lib_error(ret, "%s", path);
+		return -1;
+	}
+	return in.blocks_mapped;
+}
+
+int range_command(int argc, char **argv, const struct range_command *cmd)
+{
+	static const struct option longopts[] = {
+		{ "all", no_argument, NULL, OPT_ALL },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct vdi_image *img = NULL;
+	bool quiet = false, all = false;
+	uint64_t offset = 0, length = 0, disk;
+	int64_t before, after;
+	const char *path;
+	char a[32];
+	int c, ret, want, status = EXIT_FAIL;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":f:qh", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_ALL:
+			all = true;
+			break;
+		case 'f':
+			if (strcmp(optarg, "vdi")) {
+				die_msg("%s: only the vdi format is "
+					"supported, not '%s'", cmd->name,
+					optarg);
+				return EXIT_FAIL;
+			}
+			break;
+		case 'q':
+			quiet = true;
+			break;
+		case 'h':
+			cmd->help();
+			return 0;
+		default:
+			option_error(cmd->name, c, argv);
+			return EXIT_FAIL;
+		}
+	}
+	want = all ? 1 : 3;
+	if (argc - optind != want) {
+		if (all && argc - optind > 1)
+			usage_error(cmd->name, "--all takes FILE alone, no "
+				    "OFFSET or LENGTH");
+		else if (all)
+			usage_error(cmd->name, "expected FILE");
+		else if (argc - optind == 1)
+			usage_error(cmd->name, "expected FILE, OFFSET and "
+				    "LENGTH (or --all FILE)");
+		else
+			usage_error(cmd->name, argc - optind < want
+				    ? "expected FILE, OFFSET and LENGTH"
+				    : "too many arguments: expected FILE, "
+				      "OFFSET and LENGTH");
+		return EXIT_FAIL;
+	}
+	path = argv[optind];
+	if (!all && (parse_size("offset", argv[optind + 1], &offset) < 0 ||
+		     parse_size("length", argv[optind + 2], &length) < 0))
+		return EXIT_FAIL;
+
+	ret = vdi_open(path, 0, &img);
+	if (ret < 0) {
+		lib_error(ret, "%s: cannot open %s", cmd->name, path);
+		return EXIT_FAIL;
+	}
+	disk = vdi_get_size(img);
+	if (all) {
+		length = disk;
+	} else if (offset > disk || length > disk - offset) {
+		format_size(a, sizeof(a), disk);
+		die_msg("%s: %s: the range at offset %" PRIu64 " of length %"
+			PRIu64 " goes past the end of the disk (%s, %" PRIu64
+			" bytes)", cmd->name, path, offset, length, a, disk);
+		goto out;
+	}
+	before = mapped_blocks(img, path);
+	if (before < 0)
+		goto out;
+	if (length) {
+		ret = cmd->run(img, offset, length);
+		if (ret == 0)
+			ret = vdi_flush(img);
+		if (ret < 0) {
+			lib_error(ret, "%s: %s: cannot %s %" PRIu64 " bytes at "
+				  "offset %" PRIu64, cmd->name, path,
+				  cmd->name, length, offset);
+			goto out;
+		}
+	}
+	after = mapped_blocks(img, path);
+	if (after < 0)
+		goto out;
+	ret = vdi_close(img);
+	img = NULL;
+	if (ret < 0) {
+		lib_error(ret, "%s: cannot close %s", cmd->name, path);
+		goto out;
+	}
+	if (!quiet) {
+		int64_t freed = before > after ? before - after : 0;
+
+		format_size(a, sizeof(a), length);
+		printf("%s %" PRIu64 " bytes (%s) at offset %" PRIu64 "; %"
+		       PRId64 " block%s freed.\n", cmd->done, length, a,
+		       offset, freed, freed == 1 ? "" : "s");
+	}
+	status = 0;
+out:
+	vdi_close(img);
+	return status;
+}
