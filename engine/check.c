@@ -45,6 +45,7 @@ int vdi_check(struct vdi_image *img, struct vdi_check_result *res,
 	struct reporter rp = { fn, opaque, { 0 } };
 	uint32_t *owner = NULL; /* physical block -> virtual block + 1 */
 	uint64_t slots, used_end = 0, i;
+	uint32_t staged = 0;
 	struct stat st;
 	int ret = 0;
 
@@ -67,11 +68,16 @@ int vdi_check(struct vdi_image *img, struct vdi_check_result *res,
 
 	pthread_mutex_lock(&img->lock);
 	for (i = 0; i < h->blocks; i++) {
-		uint32_t e = img->disk_map[i];
+		/* Staged allocations count: they are the handle's, and reach
+		 * the disk at its next flush. */
+		uint32_t e = vdi_is_staged(img, (uint32_t)i) ? vdi_map_get(img, (uint32_t)i)
+							     : img->disk_map[i];
 
 		if (!vdi_entry_is_data(e))
 			continue;
 		res->blocks_mapped++;
+		staged += vdi_is_staged(img, (uint32_t)i) &&
+			  !vdi_entry_is_data(img->disk_map[i]);
 		if (e >= h->blocks) {
 			res->out_of_range++;
 			report(&rp, K_RANGE,
@@ -97,12 +103,14 @@ int vdi_check(struct vdi_image *img, struct vdi_check_result *res,
 		if (vdi_slot_offset(img, (uint64_t)e + 1) > used_end)
 			used_end = vdi_slot_offset(img, (uint64_t)e + 1);
 	}
-	if (h->blocks_allocated != res->blocks_mapped) {
+	/* The header counts what the on-disk map has (staged blocks are
+	 * not there yet). */
+	if (h->blocks_allocated != res->blocks_mapped - staged) {
 		res->allocated_mismatch = 1;
 		report(&rp, K_RANGE,
 		       "header says %" PRIu32 " blocks are allocated, the "
 		       "block map has %" PRIu32, h->blocks_allocated,
-		       res->blocks_mapped);
+		       res->blocks_mapped - staged);
 	}
 	pthread_mutex_unlock(&img->lock);
 

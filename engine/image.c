@@ -91,8 +91,9 @@ static int load_bmap(struct vdi_image *img, uint64_t file_size)
 	img->map = calloc(h->blocks ? h->blocks : 1, sizeof(*img->map));
 	img->disk_map = calloc(entries ? entries : 1, sizeof(uint32_t));
 	img->dirty = calloc((img->bmap_sectors + 63) / 64 + 1, sizeof(uint64_t));
+	img->staged = calloc(h->blocks / 64 + 1, sizeof(uint64_t));
 	raw = malloc(bytes ? bytes : 1);
-	if (!img->map || !img->disk_map || !img->dirty || !raw) {
+	if (!img->map || !img->disk_map || !img->dirty || !img->staged || !raw) {
 		free(raw);
 		return vdi_error(-ENOMEM, "vdi_open", img->path,
 				 "cannot allocate the block map (%" PRIu32
@@ -256,6 +257,7 @@ out_free:
 	free((void *)img->map);
 	free(img->disk_map);
 	free(img->dirty);
+	free(img->staged);
 	free(img->path);
 	pthread_mutex_destroy(&img->lock);
 	pthread_cond_destroy(&img->meta_cond);
@@ -279,6 +281,11 @@ int vdi_close(struct vdi_image *img)
 	vdi_meta_ring_exit(img);
 	if (!(img->flags & VDI_OPEN_RDONLY) && img->written) {
 		ret = vdi_image_extend(img);
+		/* Data first, then the entries that point at it. */
+		if (ret == 0 && (img->staged_count || img->barrier_pending)) {
+			ret = vdi_image_sync(img);
+			vdi_image_unstage(img);
+		}
 		if (ret == 0)
 			ret = vdi_image_writeback_sync(img);
 		if (ret == 0)
@@ -298,6 +305,7 @@ int vdi_close(struct vdi_image *img)
 	free((void *)img->map);
 	free(img->disk_map);
 	free(img->dirty);
+	free(img->staged);
 	free(img->path);
 	pthread_mutex_destroy(&img->lock);
 	pthread_cond_destroy(&img->meta_cond);
@@ -397,9 +405,40 @@ void vdi_image_publish(struct vdi_image *img, uint32_t vb, uint32_t n)
 	uint32_t i;
 
 	pthread_mutex_lock(&img->lock);
-	for (i = vb; i < vb + n; i++)
-		vdi_image_set_disk_entry(img, i, vdi_map_get(img, i));
+	for (i = vb; i < vb + n; i++) {
+		uint32_t e = vdi_map_get(img, i);
+
+		if (img->disk_map[i] == e || vdi_is_staged(img, i))
+			continue;
+		if (!vdi_entry_is_data(e)) {
+			/* Zero or free: no data to wait for. */
+			vdi_image_set_disk_entry(img, i, e);
+			continue;
+		}
+		/* The data completed, but a completed buffered write is not
+		 * a durable one: the entry waits for the next fdatasync, or
+		 * a power cut could keep the entry and lose the data. */
+		img->staged[i / 64] |= 1ull << (i % 64);
+		img->staged_count++;
+	}
 	pthread_mutex_unlock(&img->lock);
+}
+
+uint32_t vdi_image_unstage(struct vdi_image *img)
+{
+	uint32_t w, moved = 0;
+
+	for (w = 0; img->staged_count && w < (img->hdr.blocks + 63) / 64; w++) {
+		while (img->staged[w]) {
+			uint32_t vb = w * 64 + (uint32_t)__builtin_ctzll(img->staged[w]);
+
+			img->staged[w] &= img->staged[w] - 1;
+			img->staged_count--;
+			vdi_image_set_disk_entry(img, vb, vdi_map_get(img, vb));
+			moved++;
+		}
+	}
+	return moved;
 }
 
 uint32_t vdi_image_make_zero(struct vdi_image *img, uint32_t vb)

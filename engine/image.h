@@ -41,6 +41,14 @@ struct vdi_image {
 	uint32_t bmap_sectors;
 	uint64_t *dirty;       /* bit per block-map sector */
 	uint32_t dirty_count;
+	/* Blocks whose allocating write completed but whose data is not yet
+	 * known durable: their entries enter disk_map at the next flush or
+	 * close, after an fdatasync (bit per virtual block). */
+	uint64_t *staged;
+	uint32_t staged_count;
+	/* A flush's barrier failed after staged entries entered disk_map:
+	 * they must not be written before another fdatasync. */
+	bool barrier_pending;
 	bool header_dirty;
 
 	/* Entries in [bad_lo, bad_hi) point past the end of the file as it
@@ -124,9 +132,18 @@ struct vdi_image *vdi_chain_resolve(struct vdi_image *img, uint32_t vb,
 				    uint32_t *entry);
 int vdi_chain_copy_up(struct vdi_image *img, uint32_t vb, uint64_t index);
 
-/* A data write covering virtual blocks [vb, vb + n) completed: enter their
- * allocations into the on-disk map.  Takes the lock. */
+/* A data write covering virtual blocks [vb, vb + n) completed: stage their
+ * allocations for the on-disk map (see `staged`).  Takes the lock. */
 void vdi_image_publish(struct vdi_image *img, uint32_t vb, uint32_t n);
+
+/* After an fdatasync: move the staged entries into disk_map (dirtying
+ * their sectors).  Returns how many.  Under the lock. */
+uint32_t vdi_image_unstage(struct vdi_image *img);
+
+static inline bool vdi_is_staged(const struct vdi_image *img, uint32_t vb)
+{
+	return img->staged_count && (img->staged[vb / 64] >> (vb % 64) & 1);
+}
 
 /* Set the on-disk map entry of `vb` to `e`, mark its sector dirty and keep
  * the header's count in step.  Under the lock. */

@@ -67,7 +67,8 @@ void vdi_meta_write_done(struct vdi_image *img, struct vdi_sub *s, int res)
 		for (i = 0; !s->publish && i < s->nblocks; i++)
 			vdi_image_mark_sector_dirty(img, s->vb + i);
 		/* A short write is written again whole, like EAGAIN. */
-		if (res < 0 && res != -EAGAIN && res != -EINTR) {
+		if (res < 0 && res != -EAGAIN && res != -EINTR &&
+		    res != -ECANCELED /* the barrier before it said why */) {
 			img->meta_error = res < 0 ? res : -EIO;
 			vdi_error(img->meta_error, "vdi_queue_submit",
 				  img->path,
@@ -104,6 +105,7 @@ void vdi_meta_batch(struct vdi_image *img)
 	pthread_mutex_lock(&img->lock);
 	vdi_meta_ring_reap(img, false);
 	if (!img->meta_ring_inflight && !img->meta_owner &&
+	    !img->barrier_pending &&
 	    (img->dirty_count || img->header_dirty) &&
 	    vdi_meta_prep(img, &img->meta_ring, NULL, false) == 0) {
 		io_uring_submit(&img->meta_ring);

@@ -11,6 +11,8 @@ struct vdi_sub;
 
 #define FD_DATA 0
 #define FD_META 1
+/* Most writes one metadata write-back queues (block-map runs + header). */
+#define VDI_META_MAX_WRITES 17
 
 /* Point an SQE at the data (FD_DATA) or metadata (FD_META) descriptor. */
 void vdi_sqe_set_fd(struct vdi_image *img, struct io_uring_sqe *sqe,

@@ -633,13 +633,19 @@ static void fsync_done(struct vdi_queue *q, struct vdi_sub *s, int res)
 		q->retry_flushes = r;
 		return;
 	}
-	if (res == -ECANCELED) {
-		/* A metadata write linked before the fsync failed. */
+	if (res == -ECANCELED || res == 0) {
+		/* A write linked before the fsync (the barrier or the map)
+		 * failed; or one failed since the flush was prepared: the
+		 * flush reports it, once. */
+		int err;
+
 		pthread_mutex_lock(&img->lock);
-		res = img->meta_error;
+		err = img->meta_error;
 		img->meta_error = 0;
 		pthread_mutex_unlock(&img->lock);
-		if (res == 0) {
+		if (res == 0)
+			res = err;
+		else if ((res = err) == 0) {
 			/* Only EAGAIN/EINTR: do the whole flush again. */
 			sub_put(q, s);
 			r->next = q->retry_flushes;
@@ -674,6 +680,26 @@ static void punch_done(struct vdi_queue *q, struct vdi_sub *s, int res)
 	req_sub_done(q, r);
 }
 
+static void barrier_done(struct vdi_queue *q, struct vdi_sub *s, int res)
+{
+	struct vdi_image *img = q->img;
+
+	pthread_mutex_lock(&img->lock);
+	/* The map writes linked after it are cancelled and dirty again; the
+	 * flush reports this error. */
+	if (res < 0)
+		img->barrier_pending = true;
+	if (res < 0 && res != -EAGAIN && res != -EINTR && !img->meta_error)
+		img->meta_error = vdi_error(res, "vdi_queue_flush", img->path,
+					    "fdatasync: %s", strerror(-res));
+	if (--q->meta_inflight == 0) {
+		img->meta_owner = NULL;
+		pthread_cond_broadcast(&img->meta_cond);
+	}
+	pthread_mutex_unlock(&img->lock);
+	sub_put(q, s);
+}
+
 /* Handle every CQE that is ready; returns how many. */
 static unsigned process_cqes(struct vdi_queue *q)
 {
@@ -688,6 +714,10 @@ static unsigned process_cqes(struct vdi_queue *q)
 		switch (s->kind) {
 		case SUB_META:
 			meta_done(q, s, cqe->res);
+			break;
+		case SUB_BARRIER:
+			barrier_done(q, s, vdi_fault_filter(VDI_IO_FSYNC, 0, NULL,
+							    0, cqe->res));
 			break;
 		case SUB_FSYNC:
 			fsync_done(q, s, vdi_fault_filter(VDI_IO_FSYNC, 0, NULL,
@@ -791,11 +821,39 @@ static void prep_flush(struct vdi_queue *q, struct vdi_req *r)
 		ret = vdi_image_extend(img);
 	if (ret == 0 && (q->flags & VDI_QUEUE_IOPOLL)) {
 		/* Polled rings take no buffered writes and no fsync. */
-		ret = vdi_image_writeback_sync(img);
+		if (img->staged_count || img->barrier_pending) {
+			ret = vdi_image_sync(img);
+			vdi_image_unstage(img);
+			img->barrier_pending = ret < 0;
+		}
+		if (ret == 0)
+			ret = vdi_image_writeback_sync(img);
 		pthread_mutex_unlock(&img->lock);
 		if (ret == 0)
 			ret = vdi_image_sync(img);
 		goto out;
+	}
+	/* The whole chain (barrier, map, header, fsync) must go out in one
+	 * submission: a submit in its middle would cut the links. */
+	if (io_uring_sq_space_left(&q->ring) < VDI_META_MAX_WRITES + 2) {
+		io_uring_submit(&q->ring);
+		atomic_fetch_add(&img->stats.enters, 1);
+	}
+	if (ret == 0 && (img->staged_count || img->barrier_pending)) {
+		/* New blocks' data durable before the entries that point at
+		 * it: an fdatasync linked before the map writes. */
+		s = sub_get(q);
+		sqe = io_uring_get_sqe(&q->ring);
+		s->kind = SUB_BARRIER;
+		io_uring_prep_fsync(sqe, 0, IORING_FSYNC_DATASYNC);
+		set_fd(q, sqe, FD_META);
+		sqe->flags |= IOSQE_IO_LINK;
+		io_uring_sqe_set_data(sqe, s);
+		atomic_fetch_add(&img->stats.sqes, 1);
+		q->meta_inflight++;
+		img->meta_owner = q;
+		vdi_image_unstage(img);
+		img->barrier_pending = false;
 	}
 	if (ret == 0)
 		ret = vdi_meta_prep(img, &q->ring, q, true);

@@ -30,7 +30,10 @@ struct vdi_req {
 	int err;              /* first error, negative errno */
 };
 
-enum sub_kind { SUB_READ, SUB_WRITE, SUB_META, SUB_FSYNC, SUB_PUNCH };
+/* SUB_BARRIER: the fdatasync a flush puts before the map entries of new
+ * blocks (linked: data durable, then the map, then the final fsync). */
+enum sub_kind { SUB_READ, SUB_WRITE, SUB_META, SUB_FSYNC, SUB_PUNCH,
+		SUB_BARRIER };
 
 /* One SQE and what to do when its CQE arrives. */
 struct vdi_sub {
