@@ -24,6 +24,7 @@ int cmd_compact(int argc, char **argv);
 int cmd_resize(int argc, char **argv);
 int cmd_discard(int argc, char **argv);
 int cmd_zero(int argc, char **argv);
+int cmd_commit(int argc, char **argv);
 
 /* vdi discard and vdi zero (cmd_discard.c): parse [-q] FILE OFFSET LENGTH
  * or --all FILE, check the range, run `run` on it and report. */
@@ -34,6 +35,37 @@ struct range_command {
 	int (*run)(struct vdi_image *img, uint64_t offset, uint64_t len);
 };
 int range_command(int argc, char **argv, const struct range_command *cmd);
+
+/* ---- Differencing images (chain.c) ---- */
+
+/* The -b PARENT option that names the parent of a differencing image is
+ * "--parent" in long form; -F names the parent's format, only "vdi".
+ * Returns 0, or -1 after a message. */
+int parent_format(const char *cmd, const char *fmt);
+
+/* vdi_open_parent() with the library's message on failure.  A `parent`
+ * given for an image that is not a differencing image is an error (the
+ * library would ignore it).  Returns 0 or a negative errno. */
+int open_chain(const char *cmd, const char *path, const char *parent,
+	       unsigned flags, struct vdi_image **out);
+
+/* Images in the chain from `img` down: 1 for an image without parent. */
+unsigned chain_length(struct vdi_image *img);
+
+/* Where the bytes at virtual offset `off` come from: the run of at most
+ * `max` bytes from `off` that reads from one image of the chain in one
+ * way.  Free entries are followed to the parent; a zero entry ends the
+ * walk (it hides the parent), as do data and the bottom image. */
+struct chain_extent {
+	uint64_t length;
+	uint64_t file_offset;     /* DATA and BAD: in `img`'s file */
+	enum vdi_extent_kind kind;
+	unsigned depth;           /* 0: the image itself, 1: its parent... */
+	struct vdi_image *img;    /* the image the walk ended in */
+};
+/* Returns 0, or a negative errno after a message naming `cmd`. */
+int chain_extent(const char *cmd, struct vdi_image *top, uint64_t off,
+		 uint64_t max, struct chain_extent *out);
 
 /* ---- Messages (util.c) ---- */
 

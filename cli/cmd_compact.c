@@ -1,5 +1,6 @@
 /* vdi compact: give back the space of zero and discarded blocks with
  * vdi_compact(), in place, and say what changed. */
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <string.h>
@@ -81,6 +82,20 @@ static void print_json(const char *path, const struct vdi_compact_result *r,
 	       actual_after, r->zero_blocks, r->blocks_moved);
 }
 
+/* Is the image at `path` a differencing image?  (False when it does not
+ * open.) */
+static bool is_differencing(const char *path)
+{
+	struct vdi_image *img;
+	bool diff;
+
+	if (vdi_open(path, VDI_OPEN_RDONLY, &img) < 0)
+		return false;
+	diff = vdi_get_parent(img) != NULL;
+	vdi_close(img);
+	return diff;
+}
+
 int cmd_compact(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -137,7 +152,18 @@ int cmd_compact(int argc, char **argv)
 	ret = vdi_compact(path, &res, on_progress, &prog);
 	progress_finish(&prog, ret == 0);
 	if (ret < 0) {
-		lib_error(ret, "compact: cannot compact %s", path);
+		char msg[512];
+
+		/* vdi_compact() refuses a differencing image calling it
+		 * static: say what it is instead. */
+		snprintf(msg, sizeof(msg), "%s", vdi_errmsg());
+		if (ret == -ENOTSUP && is_differencing(path))
+			die_msg("compact: %s is a differencing image: only "
+				"dynamic images can be compacted", path);
+		else if (*msg)
+			die_msg("%s", msg);
+		else
+			lib_error(ret, "compact: cannot compact %s", path);
 		return EXIT_FAIL;
 	}
 	if (quiet)

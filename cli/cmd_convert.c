@@ -29,9 +29,11 @@
 static void help(void)
 {
 	fputs("Usage: vdi convert [-p] [-q] [-f raw|vdi] [-O raw|vdi]\n"
-	      "                   [-o OPTIONS]... [-m DEPTH] SRC DST\n"
+	      "                   [-o OPTIONS]... [-m DEPTH] [-b PARENT] SRC DST\n"
 	      "\n"
-	      "Copy the virtual disk of SRC into a new file DST.  DST is\n"
+	      "Copy the virtual disk of SRC into a new file DST.  A\n"
+	      "differencing SRC is read through its chain of parents: DST is a\n"
+	      "standalone image of what SRC reads as.  DST is\n"
 	      "written under a temporary name in its directory and renamed\n"
 	      "into place when complete, replacing any existing DST; a failed\n"
 	      "or interrupted convert leaves DST as it was.  Zero ranges are\n"
@@ -45,6 +47,9 @@ static void help(void)
 	      "               (-o help lists them)\n"
 	      "  -m DEPTH     requests of 1 MiB in flight, 1 to 64 (default "
 	      "16)\n"
+	      "  -b, --parent=PARENT\n"
+	      "               the parent of the differencing image SRC\n"
+	      "               (default: looked for next to SRC)\n"
 	      "  -p           show a progress bar on standard error\n"
 	      "  -q           quiet: no progress bar\n"
 	      "  -h, --help   show this help\n", stdout);
@@ -440,10 +445,12 @@ static int open_dest(const char *dst_path, int fd, enum image_format fmt,
 int cmd_convert(int argc, char **argv)
 {
 	static const struct option longopts[] = {
+		{ "parent", required_argument, NULL, 'b' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	enum image_format in_fmt = FORMAT_PROBE, out_fmt = FORMAT_RAW;
+	const char *parent = NULL;
 	struct image_opts io = { 0 };
 	struct copy c = { 0 };
 	bool progress = false, quiet = false;
@@ -453,9 +460,12 @@ int cmd_convert(int argc, char **argv)
 	int ch, ret, fd = -1, status = EXIT_FAIL;
 
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":f:O:o:m:pqh", longopts,
+	while ((ch = getopt_long(argc, argv, ":f:O:o:m:b:pqh", longopts,
 				 NULL)) != -1) {
 		switch (ch) {
+		case 'b':
+			parent = optarg;
+			break;
 		case 'f':
 			if (parse_format("-f", optarg, &in_fmt) < 0)
 				goto out;
@@ -510,10 +520,16 @@ int cmd_convert(int argc, char **argv)
 	}
 	if (in_fmt == FORMAT_PROBE && probe(src_path, &in_fmt) < 0)
 		goto out;
+	if (parent && in_fmt != FORMAT_VDI) {
+		die_msg("convert: -b names the parent of a differencing VDI "
+			"source; %s is raw", src_path);
+		goto out;
+	}
 	if (check_dest(dst_path) < 0)
 		goto out;
 
-	ret = in_fmt == FORMAT_VDI ? vdi_open_source(src_path, depth, &c.src)
+	ret = in_fmt == FORMAT_VDI ? vdi_open_source(src_path, parent, depth,
+						     &c.src)
 				   : raw_open_source(src_path, depth, &c.src);
 	if (ret < 0)
 		goto out;

@@ -1,20 +1,33 @@
-/* vdi create: make a new dynamic or static image with vdi_create(). */
+/* vdi create: make a new dynamic or static image with vdi_create(), or
+ * with -b a differencing image of a parent (a VirtualBox snapshot). */
 #include <getopt.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 
 static void help(void)
 {
 	fputs("Usage: vdi create [-q] [-o OPTIONS]... FILE SIZE\n"
+	      "       vdi create [-q] [-o OPTIONS]... -b PARENT [-F vdi] FILE "
+	      "[SIZE]\n"
 	      "\n"
 	      "Create the VDI image FILE holding a disk of SIZE bytes (rounded\n"
 	      "up to 512).  SIZE takes a K, M, G, T, P or E suffix (powers of\n"
 	      "1024).  An existing FILE is replaced.\n"
 	      "\n"
+	      "With -b, FILE is a differencing image (a VirtualBox snapshot) of\n"
+	      "the VDI image PARENT: it starts empty and reads as PARENT does;\n"
+	      "writes go to FILE only.  It has PARENT's size (SIZE, if given,\n"
+	      "must be that size) and block size, and links to PARENT by its\n"
+	      "UUIDs, not by name: it refuses to open once PARENT has changed.\n"
+	      "\n"
 	      "  -o OPTIONS   comma-separated key=value options, may repeat\n"
 	      "               (-o help lists them); a comma inside a value is\n"
 	      "               written ',,'\n"
+	      "  -b, --parent=PARENT\n"
+	      "               make a differencing image of PARENT\n"
+	      "  -F vdi       the format of PARENT (only vdi)\n"
 	      "  -f vdi       accepted for qemu-img compatibility\n"
 	      "  -q           quiet: print nothing on success\n"
 	      "  -h, --help   show this help\n"
@@ -22,22 +35,63 @@ static void help(void)
 	image_opts_help(stdout);
 }
 
+/* The parent's size and block size, for the "Formatting" line.  0, or -1
+ * after the library's message. */
+static int parent_geometry(const char *parent, uint64_t *size, uint32_t *bs)
+{
+	struct vdi_image *img;
+	struct vdi_info info;
+	int ret = vdi_open(parent, VDI_OPEN_RDONLY, &img);
+
+	if (ret == 0)
+		ret = vdi_get_info(img, &info);
+	if (ret < 0) {
+		lib_error(ret, "create: cannot open the parent %s", parent);
+		vdi_close(img);
+		return -1;
+	}
+	*size = info.disk_size;
+	*bs = info.block_size;
+	vdi_close(img);
+	return 0;
+}
+
+/* vdi_create() writes the new image under a temporary name and renames it
+ * over FILE: were FILE the parent, the parent would be gone. */
+static bool same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	return stat(a, &sa) == 0 && stat(b, &sb) == 0 &&
+	       sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 int cmd_create(int argc, char **argv)
 {
 	static const struct option longopts[] = {
+		{ "parent", required_argument, NULL, 'b' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct image_opts io = { 0 };
 	struct vdi_create_opts co;
-	bool quiet = false;
-	uint64_t size;
-	const char *path;
+	bool quiet = false, have_size;
+	uint64_t size = 0;
+	uint32_t block_size;
+	const char *path, *parent = NULL;
 	int c, ret, status = EXIT_FAIL;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":f:o:qh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":f:o:b:F:qh", longopts,
+				NULL)) != -1) {
 		switch (c) {
+		case 'b':
+			parent = optarg;
+			break;
+		case 'F':
+			if (parent_format("create", optarg) < 0)
+				goto out;
+			break;
 		case 'f':
 			if (strcmp(optarg, "vdi")) {
 				die_msg("create: only the vdi format can be "
@@ -64,22 +118,58 @@ int cmd_create(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (argc - optind != 2) {
-		usage_error("create", argc - optind < 2
-			    ? "expected FILE and SIZE"
-			    : "too many arguments: expected FILE and SIZE");
+	if (parent ? argc - optind < 1 || argc - optind > 2
+		   : argc - optind != 2) {
+		if (parent)
+			usage_error("create", argc - optind < 1
+				    ? "expected FILE"
+				    : "too many arguments: expected FILE and "
+				      "at most a SIZE");
+		else
+			usage_error("create", argc - optind < 2
+				    ? "expected FILE and SIZE"
+				    : "too many arguments: expected FILE and "
+				      "SIZE");
 		goto out;
 	}
 	path = argv[optind];
-	if (parse_size("size", argv[optind + 1], &size) < 0)
+	have_size = argc - optind == 2;
+	if (have_size && parse_size("size", argv[optind + 1], &size) < 0)
 		goto out;
+	if (parent && io.is_static) {
+		die_msg("create: a differencing image cannot be static; drop "
+			"-o static=on");
+		goto out;
+	}
+	if (parent && same_file(path, parent)) {
+		die_msg("create: %s is the parent %s itself; give the new "
+			"image another name", path, parent);
+		goto out;
+	}
 
 	image_opts_to_create(&io, &co);
+	co.parent = parent;
 	if (!quiet) {
+		block_size = io.block_size ? io.block_size
+					   : VDI_DEFAULT_BLOCK_SIZE;
+		if (parent) {
+			uint64_t psize;
+
+			/* The library takes both from the parent (and
+			 * refuses a SIZE or -o block_size that differ). */
+			if (parent_geometry(parent, &psize, &block_size) < 0)
+				goto out;
+			if (!have_size)
+				size = psize;
+			if (io.block_size)
+				block_size = io.block_size;
+		}
 		printf("Formatting '%s', fmt=vdi size=%llu static=%s "
-		       "block_size=%u\n", path, (unsigned long long)size,
-		       io.is_static ? "on" : "off",
-		       io.block_size ? io.block_size : VDI_DEFAULT_BLOCK_SIZE);
+		       "block_size=%u", path, (unsigned long long)size,
+		       io.is_static ? "on" : "off", block_size);
+		if (parent)
+			printf(" backing_file=%s backing_fmt=vdi", parent);
+		putchar('\n');
 		fflush(stdout);
 	}
 	ret = vdi_create(path, size, &co);

@@ -12,8 +12,8 @@ enum { OPT_ALL = 256 };
 
 static void help(void)
 {
-	fputs("Usage: vdi discard [-q] FILE OFFSET LENGTH\n"
-	      "       vdi discard [-q] --all FILE\n"
+	fputs("Usage: vdi discard [-q] [-b PARENT] FILE OFFSET LENGTH\n"
+	      "       vdi discard [-q] [-b PARENT] --all FILE\n"
 	      "\n"
 	      "Discard LENGTH bytes of the virtual disk of the VDI image FILE,\n"
 	      "starting at OFFSET, as a TRIM from a guest would: the range reads\n"
@@ -25,6 +25,9 @@ static void help(void)
 	      "1024); the range must lie within the disk.\n"
 	      "\n"
 	      "  --all        the whole disk (no OFFSET and LENGTH)\n"
+	      "  -b, --parent=PARENT\n"
+	      "               the parent of the differencing image FILE\n"
+	      "               (default: looked for next to FILE)\n"
 	      "  -f vdi       accepted for qemu-img compatibility\n"
 	      "  -q           quiet: print nothing on success\n"
 	      "  -h, --help   show this help\n", stdout);
@@ -59,6 +62,7 @@ int range_command(int argc, char **argv, const struct range_command *cmd)
 {
 	static const struct option longopts[] = {
 		{ "all", no_argument, NULL, OPT_ALL },
+		{ "parent", required_argument, NULL, 'b' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -66,13 +70,16 @@ int range_command(int argc, char **argv, const struct range_command *cmd)
 	bool quiet = false, all = false;
 	uint64_t offset = 0, length = 0, disk;
 	int64_t before, after;
-	const char *path;
+	const char *path, *parent = NULL;
 	char a[32];
 	int c, ret, want, status = EXIT_FAIL;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":f:qh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":f:b:qh", longopts, NULL)) != -1) {
 		switch (c) {
+		case 'b':
+			parent = optarg;
+			break;
 		case OPT_ALL:
 			all = true;
 			break;
@@ -117,11 +124,8 @@ int range_command(int argc, char **argv, const struct range_command *cmd)
 		     parse_size("length", argv[optind + 2], &length) < 0))
 		return EXIT_FAIL;
 
-	ret = vdi_open(path, 0, &img);
-	if (ret < 0) {
-		lib_error(ret, "%s: cannot open %s", cmd->name, path);
+	if (open_chain(cmd->name, path, parent, 0, &img) < 0)
 		return EXIT_FAIL;
-	}
 	disk = vdi_get_size(img);
 	if (all) {
 		length = disk;

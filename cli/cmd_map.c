@@ -5,11 +5,17 @@
  *  - in a static image only, qemu also asks the container file: data in a
  *    hole of the file (SEEK_HOLE) or past its end is also "zero": true;
  *  - neighbours that look the same are merged, data only when their file
- *    offsets are contiguous too. */
+ *    offsets are contiguous too.
+ * A differencing image is mapped as qemu-img maps an image with a backing
+ * file: a free block is looked up in the parent, then the grandparent...
+ * and the extent says at which depth its data was found (and at which
+ * offset of that image's file); a block free in every image of the chain
+ * is "present": false at the depth of the bottom image. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -21,31 +27,45 @@ enum { OPT_OUTPUT = 256, OPT_START, OPT_MAXLEN };
 static void help(void)
 {
 	fputs("Usage: vdi map [--output=human|json] [--start-offset=OFFSET]\n"
-	      "               [--max-length=LENGTH] FILE\n"
+	      "               [--max-length=LENGTH] [-b PARENT] FILE\n"
 	      "\n"
 	      "Show which ranges of the virtual disk of the VDI image FILE hold\n"
 	      "data and where in FILE that data lies, in the format of qemu-img\n"
 	      "map.  Human output lists only the ranges that hold data; JSON\n"
-	      "output lists every range.\n"
+	      "output lists every range.  For a differencing image, data found\n"
+	      "in a parent has the parent's depth (1 for the parent, 2 for its\n"
+	      "parent...) and an offset in the parent's file; ranges free in\n"
+	      "every image of the chain are \"present\": false.\n"
 	      "\n"
 	      "  --output=FMT            human (default) or json\n"
 	      "  --start-offset=OFFSET   begin at this virtual offset\n"
 	      "  --max-length=LENGTH     describe at most LENGTH bytes\n"
+	      "  -b, --parent=PARENT     the parent of the differencing image\n"
+	      "                          FILE (default: looked for next to FILE)\n"
 	      "  -f vdi                  accepted for qemu-img compatibility\n"
 	      "  -h, --help              show this help\n", stdout);
 }
 
 struct entry {
 	uint64_t start, length, offset;
+	unsigned depth;     /* the image of the chain the data comes from */
+	bool present;       /* false: free in every image of a chain */
 	bool zero, data, has_offset;
+};
+
+/* One image of the chain: FILE at depth 0, its parent at 1... */
+struct layer {
+	const char *path;   /* as opened: printed by human output */
+	int fd;             /* the container file, for SEEK_DATA/SEEK_HOLE */
+	uint64_t file_size;
+	bool recurse;       /* static image: look at the file's holes */
 };
 
 struct mapper {
 	enum output_format fmt;
-	const char *path;
-	int fd;             /* the container file, for SEEK_DATA/SEEK_HOLE */
-	uint64_t file_size;
-	bool recurse;       /* static image: look at the file's holes */
+	struct vdi_image *img;
+	struct layer *layers;
+	unsigned nlayers;
 	struct entry cur;   /* the entry being merged, not yet printed */
 	bool have_cur;
 	unsigned printed;
@@ -55,10 +75,10 @@ static void print_entry(struct mapper *m, const struct entry *e)
 {
 	if (m->fmt == OUTPUT_JSON) {
 		printf("%s{ \"start\": %" PRIu64 ", \"length\": %" PRIu64
-		       ", \"depth\": 0, \"present\": true, \"zero\": %s, "
+		       ", \"depth\": %u, \"present\": %s, \"zero\": %s, "
 		       "\"data\": %s", m->printed ? ",\n" : "[", e->start,
-		       e->length, e->zero ? "true" : "false",
-		       e->data ? "true" : "false");
+		       e->length, e->depth, e->present ? "true" : "false",
+		       e->zero ? "true" : "false", e->data ? "true" : "false");
 		if (e->has_offset)
 			printf(", \"offset\": %" PRIu64, e->offset);
 		putchar('}');
@@ -66,7 +86,7 @@ static void print_entry(struct mapper *m, const struct entry *e)
 		/* "%#x" prints 0 without the 0x, as qemu-img's output has. */
 		printf("%#-16" PRIx64 "%#-16" PRIx64 "%#-16" PRIx64 "%s\n",
 		       e->start, e->length, e->has_offset ? e->offset : 0,
-		       m->path);
+		       m->layers[e->depth].path);
 	}
 	m->printed++;
 }
@@ -74,6 +94,7 @@ static void print_entry(struct mapper *m, const struct entry *e)
 static bool mergeable(const struct entry *a, const struct entry *b)
 {
 	if (a->zero != b->zero || a->data != b->data ||
+	    a->depth != b->depth || a->present != b->present ||
 	    a->has_offset != b->has_offset || a->start + a->length != b->start)
 		return false;
 	return !a->has_offset || a->offset + a->length == b->offset;
@@ -91,34 +112,37 @@ static void add(struct mapper *m, const struct entry *e)
 	m->have_cur = true;
 }
 
-/* A data run [start, start + len) stored at file offset `off`.  In a
- * static image, split it where the container file has holes; past the end
- * of the file it reads as zeros there.  In a dynamic image it is plain
- * data, even past the end of the file (a bad block map entry), as
- * qemu-img shows it. */
-static int add_data(struct mapper *m, uint64_t start, uint64_t len,
-		    uint64_t off)
+/* A data run [start, start + len) stored at file offset `off` of the
+ * image at `depth`.  In a static image, split it where the container file
+ * has holes; past the end of the file it reads as zeros there.  In a
+ * dynamic image it is plain data, even past the end of the file (a bad
+ * block map entry), as qemu-img shows it. */
+static int add_data(struct mapper *m, unsigned depth, uint64_t start,
+		    uint64_t len, uint64_t off)
 {
+	const struct layer *l = &m->layers[depth];
+
 	while (len) {
 		struct entry e = { .start = start, .offset = off,
+				   .depth = depth, .present = true,
 				   .data = true, .has_offset = true };
 		uint64_t run = len;
 
-		if (m->recurse && off >= m->file_size) {
+		if (l->recurse && off >= l->file_size) {
 			e.zero = true;
-		} else if (m->recurse) {
-			off_t next = lseek(m->fd, (off_t)off, SEEK_DATA);
+		} else if (l->recurse) {
+			off_t next = lseek(l->fd, (off_t)off, SEEK_DATA);
 
 			if (next < 0 && errno != ENXIO)
 				return -errno;
 			if (next < 0 || (uint64_t)next > off) {
 				/* A hole up to `next` (or to the end). */
-				uint64_t hole_end = next < 0 ? m->file_size
+				uint64_t hole_end = next < 0 ? l->file_size
 							     : (uint64_t)next;
 				e.zero = true;
 				run = hole_end - off;
 			} else {
-				off_t hole = lseek(m->fd, (off_t)off,
+				off_t hole = lseek(l->fd, (off_t)off,
 						   SEEK_HOLE);
 
 				if (hole < 0)
@@ -137,50 +161,82 @@ static int add_data(struct mapper *m, uint64_t start, uint64_t len,
 	return 0;
 }
 
-static int walk(struct mapper *m, struct vdi_image *img, uint64_t start,
-		uint64_t end)
+static int walk(struct mapper *m, uint64_t start, uint64_t end)
 {
 	uint64_t pos = start;
 
 	while (pos < end) {
-		struct vdi_extent ext;
-		uint64_t skip, len;
-		int ret = vdi_map_extent(img, pos, &ext);
+		struct chain_extent ext;
+		uint64_t len;
+		int ret = chain_extent("map", m->img, pos, end - pos, &ext);
 
-		if (ret < 0) {
-			lib_error(ret, "map: %s: at offset %" PRIu64, m->path,
-				  pos);
+		if (ret < 0)
 			return -1;
-		}
-		if (ext.start > pos || ext.start + ext.length <= pos) {
-			die_msg("map: %s: the library described offset %"
-				PRIu64 " as the extent %" PRIu64 "+%" PRIu64,
-				m->path, pos, ext.start, ext.length);
-			return -1;
-		}
-		skip = pos - ext.start;
-		len = ext.start + ext.length - pos;
-		if (len > end - pos)
-			len = end - pos;
-
+		len = ext.length;
 		if (ext.kind == VDI_EXTENT_BAD && ext.file_offset == 0) {
 			/* The library did not say where the entry points. */
 			struct entry e = { .start = pos, .length = len,
+					   .depth = ext.depth, .present = true,
 					   .data = true };
 			add(m, &e);
 		} else if (ext.kind == VDI_EXTENT_DATA ||
 			   ext.kind == VDI_EXTENT_BAD) {
-			ret = add_data(m, pos, len, ext.file_offset + skip);
+			ret = add_data(m, ext.depth, pos, len, ext.file_offset);
 			if (ret < 0) {
-				die_msg("map: %s: %s", m->path, strerror(-ret));
+				die_msg("map: %s: %s",
+					m->layers[ext.depth].path,
+					strerror(-ret));
 				return -1;
 			}
 		} else {
+			/* Zero, or free.  Free at the bottom of a chain: not
+			 * present in any image, as qemu-img says of a range
+			 * no backing file holds.  An image without parent
+			 * says its free blocks are zeros, as QEMU's VDI
+			 * driver does. */
 			struct entry e = { .start = pos, .length = len,
-					   .zero = true };
+					   .depth = ext.depth, .zero = true,
+					   .present = ext.kind != VDI_EXTENT_UNALLOCATED ||
+						      ext.depth == 0 };
 			add(m, &e);
 		}
 		pos += len;
+	}
+	return 0;
+}
+
+/* Open the container file of each image of the chain. */
+static int open_layers(struct mapper *m)
+{
+	struct vdi_image *img = m->img;
+	unsigned n = chain_length(img);
+
+	m->layers = calloc(n, sizeof(*m->layers));
+	if (!m->layers) {
+		die_msg("out of memory");
+		return -1;
+	}
+	for (unsigned i = 0; i < n; i++)
+		m->layers[i].fd = -1;
+	m->nlayers = n;
+	for (unsigned i = 0; i < n; i++, img = vdi_get_parent(img)) {
+		struct layer *l = &m->layers[i];
+		struct vdi_info info;
+		struct stat st;
+		int ret = vdi_get_info(img, &info);
+
+		l->path = vdi_get_filename(img);
+		if (ret < 0) {
+			lib_error(ret, "map: %s", l->path);
+			return -1;
+		}
+		l->recurse = info.type == VDI_TYPE_STATIC;
+		l->fd = open(l->path, O_RDONLY | O_CLOEXEC);
+		if (l->fd < 0 || fstat(l->fd, &st) < 0) {
+			die_msg("map: %s: %s", l->path, strerror(errno));
+			return -1;
+		}
+		l->file_size = (uint64_t)st.st_size;
 	}
 	return 0;
 }
@@ -191,19 +247,21 @@ int cmd_map(int argc, char **argv)
 		{ "output", required_argument, NULL, OPT_OUTPUT },
 		{ "start-offset", required_argument, NULL, OPT_START },
 		{ "max-length", required_argument, NULL, OPT_MAXLEN },
+		{ "parent", required_argument, NULL, 'b' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct mapper m = { .fmt = OUTPUT_HUMAN, .fd = -1 };
-	struct vdi_image *img = NULL;
-	struct vdi_info info;
+	struct mapper m = { .fmt = OUTPUT_HUMAN };
 	uint64_t start = 0, maxlen = UINT64_MAX, size, end;
-	struct stat st;
-	int c, ret, status = EXIT_FAIL;
+	const char *path, *parent = NULL;
+	int c, status = EXIT_FAIL;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":f:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":f:b:h", longopts, NULL)) != -1) {
 		switch (c) {
+		case 'b':
+			parent = optarg;
+			break;
 		case OPT_OUTPUT:
 			if (parse_output("map", optarg, &m.fmt) < 0)
 				return EXIT_FAIL;
@@ -235,27 +293,14 @@ int cmd_map(int argc, char **argv)
 		usage_error("map", "expected exactly one FILE");
 		return EXIT_FAIL;
 	}
-	m.path = argv[optind];
+	path = argv[optind];
 
-	ret = vdi_open(m.path, VDI_OPEN_RDONLY, &img);
-	if (ret < 0) {
-		lib_error(ret, "map: cannot open %s", m.path);
+	if (open_chain("map", path, parent, VDI_OPEN_RDONLY, &m.img) < 0)
 		return EXIT_FAIL;
-	}
-	ret = vdi_get_info(img, &info);
-	if (ret < 0) {
-		lib_error(ret, "map: %s", m.path);
+	if (open_layers(&m) < 0)
 		goto out;
-	}
-	m.recurse = info.type == VDI_TYPE_STATIC;
-	m.fd = open(m.path, O_RDONLY | O_CLOEXEC);
-	if (m.fd < 0 || fstat(m.fd, &st) < 0) {
-		die_msg("map: %s: %s", m.path, strerror(errno));
-		goto out;
-	}
-	m.file_size = (uint64_t)st.st_size;
 
-	size = vdi_get_size(img);
+	size = vdi_get_size(m.img);
 	end = start < size ? start : size;
 	if (maxlen < size - end)
 		end += maxlen;
@@ -265,7 +310,7 @@ int cmd_map(int argc, char **argv)
 	if (m.fmt == OUTPUT_HUMAN)
 		printf("%-16s%-16s%-16s%s\n", "Offset", "Length", "Mapped to",
 		       "File");
-	if (walk(&m, img, start, end) < 0)
+	if (walk(&m, start, end) < 0)
 		goto out;
 	if (m.have_cur)
 		print_entry(&m, &m.cur);
@@ -278,8 +323,10 @@ int cmd_map(int argc, char **argv)
 	}
 	status = 0;
 out:
-	if (m.fd >= 0)
-		close(m.fd);
-	vdi_close(img);
+	for (unsigned i = 0; i < m.nlayers; i++)
+		if (m.layers[i].fd >= 0)
+			close(m.layers[i].fd);
+	free(m.layers);
+	vdi_close(m.img);
 	return status;
 }

@@ -38,7 +38,9 @@ static bool looks_negative(const char *s)
 	return s[0] == '-' && ((s[1] >= '0' && s[1] <= '9') || s[1] == '.');
 }
 
-/* The current virtual size, from a read-only open. */
+/* The current virtual size, from a read-only open.  A differencing image
+ * is refused here: its size must stay its parent's, and vdi_resize()
+ * does not check that (a resized child no longer opens). */
 static int current_size(const char *path, uint64_t *out)
 {
 	struct vdi_image *img;
@@ -46,6 +48,13 @@ static int current_size(const char *path, uint64_t *out)
 
 	if (ret < 0) {
 		lib_error(ret, "resize: cannot open %s", path);
+		return -1;
+	}
+	if (vdi_get_parent(img)) {
+		die_msg("resize: %s is a differencing image: its size is its "
+			"parent's; resize the parent before making snapshots "
+			"of it", path);
+		vdi_close(img);
 		return -1;
 	}
 	*out = vdi_get_size(img);

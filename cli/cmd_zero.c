@@ -5,8 +5,8 @@
 
 static void help(void)
 {
-	fputs("Usage: vdi zero [-q] FILE OFFSET LENGTH\n"
-	      "       vdi zero [-q] --all FILE\n"
+	fputs("Usage: vdi zero [-q] [-b PARENT] FILE OFFSET LENGTH\n"
+	      "       vdi zero [-q] [-b PARENT] --all FILE\n"
 	      "\n"
 	      "Make LENGTH bytes of the virtual disk of the VDI image FILE,\n"
 	      "starting at OFFSET, read as zeros.  In a dynamic image the blocks\n"
@@ -17,6 +17,9 @@ static void help(void)
 	      "or E suffix (powers of 1024); the range must lie within the disk.\n"
 	      "\n"
 	      "  --all        the whole disk (no OFFSET and LENGTH)\n"
+	      "  -b, --parent=PARENT\n"
+	      "               the parent of the differencing image FILE\n"
+	      "               (default: looked for next to FILE)\n"
 	      "  -f vdi       accepted for qemu-img compatibility\n"
 	      "  -q           quiet: print nothing on success\n"
 	      "  -h, --help   show this help\n", stdout);

@@ -1,5 +1,8 @@
 /* A VDI image as a convert endpoint: requests go through one vdi_queue;
- * free and zero blocks, found with vdi_map_extent(), are never read. */
+ * free and zero blocks, found with vdi_map_extent(), are never read.  A
+ * differencing source is read through its chain of parents (the library
+ * does that for reads); its extents are looked up along the chain too, so
+ * a block free in the child but holding data in a parent is copied. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,23 +50,13 @@ static unsigned v_pending(const struct endpoint *ep)
 static int v_extent(struct endpoint *ep, uint64_t off, uint64_t *len,
 		    bool *zero)
 {
-	struct vdi_extent ext;
-	int ret = vdi_map_extent(VEP(ep)->img, off, &ext);
+	struct chain_extent ext;
+	int ret = chain_extent("convert", VEP(ep)->img, off, ep->size - off,
+			       &ext);
 
-	if (ret < 0) {
-		lib_error(ret, "convert: %s: cannot map offset %llu", ep->path,
-			  (unsigned long long)off);
+	if (ret < 0)
 		return ret;
-	}
-	if (ext.start > off || ext.start + ext.length <= off) {
-		die_msg("convert: %s: the library mapped offset %llu outside "
-			"the extent it returned", ep->path,
-			(unsigned long long)off);
-		return -EIO;
-	}
-	*len = ext.start + ext.length - off;
-	if (*len > ep->size - off)
-		*len = ep->size - off;
+	*len = ext.length;
 	/* A bad entry is read like data: the read reports the problem. */
 	*zero = ext.kind == VDI_EXTENT_UNALLOCATED ||
 		ext.kind == VDI_EXTENT_ZERO;
@@ -127,8 +120,8 @@ static const struct endpoint_ops vdi_ops = {
 	.abort = v_abort,
 };
 
-static int v_open(const char *path, bool writable, unsigned depth,
-		  struct endpoint **out)
+static int v_open(const char *path, const char *parent, bool writable,
+		  unsigned depth, struct endpoint **out)
 {
 	struct vdi_ep *v = calloc(1, sizeof(*v));
 	int ret;
@@ -137,9 +130,9 @@ static int v_open(const char *path, bool writable, unsigned depth,
 		die_msg("out of memory");
 		return -1;
 	}
-	ret = vdi_open(path, writable ? 0 : VDI_OPEN_RDONLY, &v->img);
+	ret = open_chain("convert", path, parent,
+			 writable ? 0 : VDI_OPEN_RDONLY, &v->img);
 	if (ret < 0) {
-		lib_error(ret, "convert: cannot open %s", path);
 		free(v);
 		return -1;
 	}
@@ -158,12 +151,13 @@ static int v_open(const char *path, bool writable, unsigned depth,
 	return 0;
 }
 
-int vdi_open_source(const char *path, unsigned depth, struct endpoint **out)
+int vdi_open_source(const char *path, const char *parent, unsigned depth,
+		    struct endpoint **out)
 {
-	return v_open(path, false, depth, out);
+	return v_open(path, parent, false, depth, out);
 }
 
 int vdi_open_dest(const char *path, unsigned depth, struct endpoint **out)
 {
-	return v_open(path, true, depth, out);
+	return v_open(path, NULL, true, depth, out);
 }

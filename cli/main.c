@@ -1,5 +1,5 @@
-/* vdi: create, inspect, check, map, convert, compact, resize, discard and
- * zero VirtualBox disk images.
+/* vdi: create, inspect, check, map, convert, compact, resize, discard,
+ * zero and commit VirtualBox disk images.
  * This file only dispatches to the subcommands (cmd_*.c). */
 #include <errno.h>
 #include <string.h>
@@ -24,6 +24,7 @@ static const struct command {
 	{ "resize", cmd_resize, "grow or shrink the virtual disk" },
 	{ "discard", cmd_discard, "discard a range of the disk (reads as zeros)" },
 	{ "zero", cmd_zero, "make a range of the disk read as zeros" },
+	{ "commit", cmd_commit, "merge a differencing image into its parent" },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -39,7 +40,10 @@ static void usage(FILE *f)
 		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
 	fputs("\n"
 	      "Sizes take a K, M, G, T, P or E suffix (powers of 1024).\n"
-	      "Commands that print a report take --output=human|json.\n", f);
+	      "Commands that print a report take --output=human|json.\n"
+	      "Differencing images (snapshots): 'vdi create -b PARENT FILE'\n"
+	      "makes one; commands that open one take -b PARENT when the\n"
+	      "parent is not next to it.\n", f);
 }
 
 /* A report cut short by a full disk or a closed pipe must not exit 0. */

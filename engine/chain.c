@@ -27,8 +27,10 @@ static void uuid_text(const unsigned char vbox[16], char out[37])
 }
 
 /* Does the file at `path` have the creation UUID `want` (VirtualBox
- * order)?  Reads only its first sector. */
-static bool has_uuid(const char *path, const unsigned char want[16])
+ * order)?  2 if its modification UUID is `modify` too, 1 if not, 0 if it
+ * is not that image.  Reads only its first sector. */
+static int has_uuid(const char *path, const unsigned char want[16],
+		    const unsigned char *modify)
 {
 	unsigned char buf[VDI_PREAMBLE_SIZE];
 	struct vdi_header h;
@@ -39,14 +41,18 @@ static bool has_uuid(const char *path, const unsigned char want[16])
 		return false;
 	n = pread(fd, buf, sizeof(buf), 0);
 	close(fd);
-	return n > 0 && vdi_header_decode(buf, (size_t)n, &h, NULL, 0) == 0 &&
-	       memcmp(h.uuid_create, want, 16) == 0;
+	if (n <= 0 || vdi_header_decode(buf, (size_t)n, &h, NULL, 0) != 0 ||
+	    memcmp(h.uuid_create, want, 16) != 0)
+		return 0;
+	return modify && memcmp(h.uuid_modify, modify, 16) == 0 ? 2 : 1;
 }
 
-/* Look for the parent among the .vdi files in the child's directory. */
+/* Look for the parent among the .vdi files in the child's directory:
+ * one whose modification UUID matches too wins over a stale copy. */
 static char *find_parent(const struct vdi_image *img)
 {
 	char *dcopy = strdup(img->path), *dir, *found = NULL;
+	int best = 0;
 	DIR *d;
 	struct dirent *de;
 
@@ -54,19 +60,24 @@ static char *find_parent(const struct vdi_image *img)
 		return NULL;
 	dir = dirname(dcopy);
 	d = opendir(dir);
-	while (d && !found && (de = readdir(d))) {
+	while (d && best < 2 && (de = readdir(d))) {
 		size_t len = strlen(de->d_name);
 		char *p;
+		int score;
 
 		if (len < 4 || strcasecmp(de->d_name + len - 4, ".vdi") != 0)
 			continue;
 		if (asprintf(&p, "%s/%s", dir, de->d_name) < 0)
 			break;
-		if (has_uuid(p, img->hdr.uuid_link) &&
-		    !has_uuid(p, img->hdr.uuid_create))
+		score = has_uuid(p, img->hdr.uuid_link,
+				 img->hdr.uuid_parent_modify);
+		if (score > best && !has_uuid(p, img->hdr.uuid_create, NULL)) {
+			free(found);
 			found = p;
-		else
+			best = score;
+		} else {
 			free(p);
+		}
 	}
 	if (d)
 		closedir(d);

@@ -171,7 +171,9 @@ int vdi_compact(const char *path, struct vdi_compact_result *res,
 	if (img->hdr.type != VDI_TYPE_DYNAMIC) {
 		ret = vdi_error(-ENOTSUP, __func__, path,
 				"only dynamic images can be compacted (this "
-				"one is static)");
+				"one is %s)", img->hdr.type == VDI_TYPE_STATIC
+						      ? "static"
+						      : "differencing");
 		goto out;
 	}
 	ret = vdi_check(img, &cr, NULL, NULL);

@@ -80,6 +80,14 @@ static int fill_header(struct vdi_header *h, uint64_t size,
 
 	if (o && o->parent) {
 		struct vdi_image *p;
+		char *a = realpath(o->parent, NULL), *b = realpath(path, NULL);
+		bool same = a && b && strcmp(a, b) == 0;
+
+		free(a);
+		free(b);
+		if (same)
+			return vdi_error(-EINVAL, "vdi_create", path,
+					 "the image cannot be its own parent");
 
 		ret = vdi_open(o->parent, VDI_OPEN_RDONLY, &p);
 		if (ret < 0)

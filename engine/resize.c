@@ -249,6 +249,12 @@ int vdi_resize(const char *path, uint64_t new_size, unsigned flags)
 	ret = vdi_open(path, 0, &img);
 	if (ret < 0)
 		return ret;
+	if (img->hdr.type == VDI_TYPE_DIFF) {
+		vdi_close(img);
+		return vdi_error(-ENOTSUP, __func__, path,
+				 "a differencing image has its parent's size "
+				 "and cannot be resized");
+	}
 	buf = malloc(img->slot_size);
 	if (!buf) {
 		vdi_close(img);
