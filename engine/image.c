@@ -138,6 +138,28 @@ static int load_bmap(struct vdi_image *img, uint64_t file_size)
 	return 0;
 }
 
+/* Release everything a handle holds (no write-back): the end of both a
+ * failed open and a close. */
+static void free_image(struct vdi_image *img)
+{
+	vdi_close(img->parent);
+	if (img->fd >= 0)
+		close(img->fd);
+	if (img->meta_fd >= 0)
+		close(img->meta_fd);
+	if (img->lock_fd >= 0)
+		close(img->lock_fd);
+	free(img->zero_buf);
+	free((void *)img->map);
+	free(img->disk_map);
+	free(img->dirty);
+	free(img->staged);
+	free(img->path);
+	pthread_mutex_destroy(&img->lock);
+	pthread_cond_destroy(&img->meta_cond);
+	free(img);
+}
+
 int vdi_open(const char *path, unsigned flags, struct vdi_image **out)
 {
 	return vdi_open_depth(path, flags, NULL, 0, out);
@@ -246,22 +268,7 @@ int vdi_open_depth(const char *path, unsigned flags, const char *parent,
 	return 0;
 
 out_free:
-	vdi_close(img->parent);
-	if (img->fd >= 0)
-		close(img->fd);
-	if (img->meta_fd >= 0)
-		close(img->meta_fd);
-	if (img->lock_fd >= 0)
-		close(img->lock_fd);
-	free(img->zero_buf);
-	free((void *)img->map);
-	free(img->disk_map);
-	free(img->dirty);
-	free(img->staged);
-	free(img->path);
-	pthread_mutex_destroy(&img->lock);
-	pthread_cond_destroy(&img->meta_cond);
-	free(img);
+	free_image(img);
 	return ret;
 }
 
@@ -297,19 +304,7 @@ int vdi_close(struct vdi_image *img)
 				strerror(-img->meta_error));
 	pthread_mutex_unlock(&img->lock);
 
-	vdi_close(img->parent);
-	close(img->fd);
-	close(img->meta_fd);
-	close(img->lock_fd);
-	free(img->zero_buf);
-	free((void *)img->map);
-	free(img->disk_map);
-	free(img->dirty);
-	free(img->staged);
-	free(img->path);
-	pthread_mutex_destroy(&img->lock);
-	pthread_cond_destroy(&img->meta_cond);
-	free(img);
+	free_image(img);
 	return ret;
 }
 
