@@ -2,6 +2,7 @@
  * merging, allocation, metadata coalescing, errors. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -490,4 +491,64 @@ Test(io, hostile_index_fences_allocation)
 	cr_assert_eq(vdi_close(img), 0);
 	cr_assert_eq(stat(tpath("h.vdi"), &sb), 0);
 	cr_assert_leq(sb.st_size, 2 * MiB, "the file did not grow");
+}
+
+/* A 384-byte header (QEMU's) is written back as 384 bytes: the bytes
+ * where a 400-byte header keeps its geometry are left alone. */
+Test(io, header_384_written_back_as_384)
+{
+	const char *p = tpath("h384.vdi");
+	struct vdi_image *img;
+	struct vdi_info info;
+
+	if (!have("qemu-img"))
+		cr_skip_test("qemu-img not installed");
+	unlink(p);
+	cr_assert_eq(sh("qemu-img create -q -f vdi %s 4M", p), 0);
+	cr_assert_eq(peek32(p, 0x48), 384);
+	poke32(p, 0x1C8, 0xA5A5A5A5); /* past the header: must survive */
+	cr_assert_eq(vdi_open(p, 0, &img), 0, "%s", vdi_errmsg());
+	cr_assert_eq(vdi_pwrite(img, "abc", 3, MiB), 3);
+	cr_assert_eq(vdi_close(img), 0);
+	cr_assert_eq(peek32(p, 0x48), 384, "header size kept");
+	cr_assert_eq(peek32(p, 0x1C8), 0xA5A5A5A5, "bytes after it untouched");
+	cr_assert_eq(peek32(p, 0x184), 1, "the header itself was rewritten");
+	cr_assert_eq(sh("qemu-img check -q %s", p), 0);
+	cr_assert_eq(vdi_open(p, VDI_OPEN_RDONLY, &img), 0);
+	vdi_get_info(img, &info);
+	cr_assert_eq(info.header_size, 384);
+	vdi_close(img);
+}
+
+/* block_extra: bytes stored before each block's data.  QEMU refuses such
+ * images, so libvdi checks itself: data lands after the extra bytes, and
+ * reads back after reopening. */
+Test(io, block_extra_honoured)
+{
+	const char *p = tpath("extra.vdi");
+	struct vdi_image *img;
+	unsigned char w[3 * 4096], r[sizeof(w)], extra[512];
+	int fd;
+
+	unlink(p);
+	cr_assert_eq(vdi_create(p, 8 * MiB, NULL), 0);
+	poke32(p, 0x17C, 512); /* no block allocated yet: still consistent */
+	cr_assert_eq(vdi_open(p, 0, &img), 0, "%s", vdi_errmsg());
+	pattern(w, sizeof(w), 21);
+	/* Across the boundary of blocks 1 and 2 (allocated in that order). */
+	cr_assert_eq(vdi_pwrite(img, w, sizeof(w), 2 * MiB - 4096), (ssize_t)sizeof(w));
+	cr_assert_eq(vdi_close(img), 0);
+	cr_assert_eq(vdi_open(p, VDI_OPEN_RDONLY, &img), 0);
+	cr_assert_eq(vdi_pread(img, r, sizeof(r), 2 * MiB - 4096), (ssize_t)sizeof(r));
+	cr_assert_eq(memcmp(r, w, sizeof(w)), 0);
+	vdi_close(img);
+	/* Physical block 0 (virtual 1) starts at the data offset; its data
+	 * starts 512 bytes later, so the last 4 KiB of it ends there. */
+	fd = open(p, O_RDONLY);
+	cr_assert_eq(pread(fd, r, 4096, (off_t)(2 * MiB + 512 + MiB - 4096)), 4096);
+	cr_assert_eq(memcmp(r, w, 4096), 0, "data after the extra bytes");
+	cr_assert_eq(pread(fd, extra, 512, (off_t)(2 * MiB)), 512);
+	close(fd);
+	for (size_t i = 0; i < sizeof(extra); i++)
+		cr_assert_eq(extra[i], 0, "extra bytes untouched");
 }
