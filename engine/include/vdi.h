@@ -229,8 +229,9 @@ int vdi_queue_discard(struct vdi_queue *q, uint64_t offset, uint64_t len,
  * is durable, with the block map and header that point at it. */
 int vdi_queue_flush(struct vdi_queue *q, void *tag);
 
-/* Send every queued request to the kernel, together with the block-map and
- * header updates that completed allocations need (once per batch).
+/* Send every queued request to the kernel, together with block-map changes
+ * that point at no data (zero entries; once per batch).  Entries of new
+ * blocks are written by the next flush, after an fdatasync, or at close.
  * Returns the number of caller requests taken from the queue (metadata
  * writes are not counted), or a negative errno.  Every queued request is
  * taken; one that fails while being prepared (EIO for a block that points
