@@ -20,101 +20,9 @@
 
 #include "meta.h"
 
-/* ---- iovec helpers ------------------------------------------------------ */
-
-/* Call fn on each piece of the request's buffers in [pos, pos + n). */
-static void iov_walk(const struct vdi_req *r, size_t pos, size_t n,
-		     void (*fn)(unsigned char *p, size_t len, void *arg),
-		     void *arg)
-{
-	int i;
-
-	for (i = 0; i < r->iovcnt && n; i++) {
-		size_t l = r->iov[i].iov_len;
-
-		if (pos >= l) {
-			pos -= l;
-			continue;
-		}
-		l -= pos;
-		if (l > n)
-			l = n;
-		fn((unsigned char *)r->iov[i].iov_base + pos, l, arg);
-		n -= l;
-		pos = 0;
-	}
-}
-
-static void zero_piece(unsigned char *p, size_t len, void *arg)
-{
-	(void)arg;
-	memset(p, 0, len);
-}
-
-struct copy_arg {
-	unsigned char *mem;
-	bool to_user;
-};
-
-static void copy_piece(unsigned char *p, size_t len, void *arg)
-{
-	struct copy_arg *c = arg;
-
-	if (c->to_user)
-		memcpy(p, c->mem, len);
-	else
-		memcpy(c->mem, p, len);
-	c->mem += len;
-}
-
-static void iov_copy(const struct vdi_req *r, size_t pos, size_t n,
-		     unsigned char *mem, bool to_user)
-{
-	struct copy_arg c = { mem, to_user };
-
-	iov_walk(r, pos, n, copy_piece, &c);
-}
-
-struct slice_arg {
-	struct iovec *out;
-	int count;
-	unsigned align;
-	bool aligned;
-};
-
-static void slice_piece(unsigned char *p, size_t len, void *arg)
-{
-	struct slice_arg *s = arg;
-
-	if (s->out)
-		s->out[s->count] = (struct iovec){ p, len };
-	s->count++;
-	if ((uintptr_t)p % s->align || len % s->align)
-		s->aligned = false;
-}
-
-static void nonzero_piece(unsigned char *p, size_t len, void *arg)
-{
-	bool *nonzero = arg;
-
-	if (*nonzero || !len)
-		return;
-	if (p[0] || memcmp(p, p + 1, len - 1))
-		*nonzero = true;
-}
-
-/* Are the request's bytes [pos, pos + n) all zero? */
-static bool iov_is_zero(const struct vdi_req *r, size_t pos, size_t n)
-{
-	bool nonzero = false;
-
-	iov_walk(r, pos, n, nonzero_piece, &nonzero);
-	return !nonzero;
-}
-
 /* ---- pools --------------------------------------------------------------- */
 
-static struct vdi_sub *sub_get(struct vdi_queue *q)
+struct vdi_sub *vdi_sub_get(struct vdi_queue *q)
 {
 	struct vdi_sub *s = q->free_subs;
 
@@ -126,7 +34,7 @@ static struct vdi_sub *sub_get(struct vdi_queue *q)
 	return s;
 }
 
-static void sub_put(struct vdi_queue *q, struct vdi_sub *s)
+void vdi_sub_put(struct vdi_queue *q, struct vdi_sub *s)
 {
 	free(s->iov);
 	free(s->bounce);
@@ -153,7 +61,7 @@ static void complete_req(struct vdi_queue *q, struct vdi_req *r)
 	req_put(q, r);
 }
 
-static void req_sub_done(struct vdi_queue *q, struct vdi_req *r)
+void vdi_req_sub_done(struct vdi_queue *q, struct vdi_req *r)
 {
 	if (--r->inflight == 0)
 		complete_req(q, r);
@@ -161,7 +69,7 @@ static void req_sub_done(struct vdi_queue *q, struct vdi_req *r)
 
 /* ---- SQE preparation ------------------------------------------------------ */
 
-static struct io_uring_sqe *get_sqe(struct vdi_queue *q)
+struct io_uring_sqe *vdi_get_sqe(struct vdi_queue *q)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
 
@@ -173,15 +81,15 @@ static struct io_uring_sqe *get_sqe(struct vdi_queue *q)
 	return sqe;
 }
 
-static void set_fd(struct vdi_queue *q, struct io_uring_sqe *sqe, int which)
+void vdi_q_set_fd(struct vdi_queue *q, struct io_uring_sqe *sqe, int which)
 {
 	vdi_sqe_set_fd(q->img, sqe, which, q->fixed_files);
 }
 
 /* Put the (remaining part of the) sub on the ring. */
-static int sub_issue(struct vdi_queue *q, struct vdi_sub *s)
+int vdi_sub_issue(struct vdi_queue *q, struct vdi_sub *s)
 {
-	struct io_uring_sqe *sqe = get_sqe(q);
+	struct io_uring_sqe *sqe = vdi_get_sqe(q);
 	bool rd = s->kind == SUB_READ;
 	struct vdi_req *r = s->req;
 
@@ -212,312 +120,10 @@ static int sub_issue(struct vdi_queue *q, struct vdi_sub *s)
 	if (s->src)
 		sqe->fd = s->src->fd; /* a parent's file: not registered */
 	else
-		set_fd(q, sqe, s->kind == SUB_META ? FD_META : FD_DATA);
+		vdi_q_set_fd(q, sqe, s->kind == SUB_META ? FD_META : FD_DATA);
 	io_uring_sqe_set_data(sqe, s);
 	atomic_fetch_add_explicit(&q->img->stats.sqes, 1, memory_order_relaxed);
 	return 0;
-}
-
-/* Read-modify-write support for O_DIRECT: fill the bounce buffer's partial
- * first and last alignment units from the file. */
-static int bounce_fill_edges(struct vdi_queue *q, struct vdi_sub *s,
-			     uint64_t lo, uint64_t hi, uint64_t start,
-			     uint64_t end)
-{
-	unsigned a = q->img->dio_align;
-	ssize_t n;
-
-	if (start != lo) {
-		n = pread(q->img->fd, s->bounce, a, (off_t)lo);
-		if (n < 0)
-			return -errno;
-	}
-	if (end != hi && (hi - a != lo || start == lo)) {
-		n = pread(q->img->fd, s->bounce + (hi - lo - a), a,
-			  (off_t)(hi - a));
-		if (n < 0)
-			return -errno;
-	}
-	return 0;
-}
-
-/* Emit one data SQE for request bytes [pos, pos + n) at file offset off. */
-static int emit_data(struct vdi_queue *q, struct vdi_req *r, enum sub_kind k,
-		     size_t pos, size_t n, uint64_t off, uint32_t vb,
-		     uint32_t nblocks, bool publish, struct vdi_image *src)
-{
-	struct vdi_image *img = q->img;
-	struct slice_arg sl = { NULL, 0, img->dio_align, true };
-	struct vdi_sub *s = sub_get(q);
-	int ret;
-
-	if (!s)
-		return -ENOMEM;
-	s->req = r;
-	s->kind = k;
-	s->publish = publish;
-	s->src = src == img ? NULL : src;
-	s->vb = vb;
-	s->nblocks = nblocks;
-	s->req_pos = pos;
-	s->user_len = n;
-	s->file_off = off;
-	s->len = n;
-
-	if (!r->fixed)
-		iov_walk(r, pos, n, slice_piece, &sl);
-	if ((img->flags & VDI_OPEN_DIRECT) &&
-	    (off % img->dio_align || n % img->dio_align || !sl.aligned ||
-	     (r->fixed && (uintptr_t)r->iov[0].iov_base % img->dio_align))) {
-		unsigned a = img->dio_align;
-		uint64_t lo = off / a * a, hi = (off + n + a - 1) / a * a;
-		void *b;
-
-		if (posix_memalign(&b, a < 4096 ? 4096 : a, hi - lo)) {
-			sub_put(q, s);
-			return -ENOMEM;
-		}
-		s->bounce = b;
-		s->bounce_skip = off - lo;
-		memset(b, 0, hi - lo);
-		if (k == SUB_WRITE) {
-			ret = bounce_fill_edges(q, s, lo, hi, off, off + n);
-			if (ret < 0) {
-				sub_put(q, s);
-				return ret;
-			}
-			iov_copy(r, pos, n, s->bounce + s->bounce_skip, false);
-		}
-		s->buf = s->bounce;
-		s->file_off = lo;
-		s->len = hi - lo;
-	} else if (r->fixed || sl.count == 1) {
-		/* One piece: find its address. */
-		struct slice_arg one = { NULL, 0, 1, true };
-		struct iovec v;
-
-		one.out = &v;
-		iov_walk(r, pos, n, slice_piece, &one);
-		s->buf = v.iov_base;
-	} else {
-		s->iov = malloc(sizeof(*s->iov) * (size_t)sl.count);
-		if (!s->iov) {
-			sub_put(q, s);
-			return -ENOMEM;
-		}
-		sl.out = s->iov;
-		sl.count = 0;
-		iov_walk(r, pos, n, slice_piece, &sl);
-		s->iovcnt = sl.count;
-	}
-	ret = sub_issue(q, s);
-	if (ret < 0) {
-		sub_put(q, s);
-		return ret;
-	}
-	r->inflight++;
-	return 0;
-}
-
-/* A run of blocks being gathered into one SQE. */
-struct run {
-	int kind;      /* -1 none, SUB_READ/SUB_WRITE data, 99 zeros */
-	size_t pos, len;
-	uint64_t file_off;
-	uint32_t vb, nblocks;
-	bool publish;
-	struct vdi_image *src; /* image whose file holds the data */
-};
-
-#define RUN_ZERO 99
-/* Longest run in one SQE: an SQE's length is 32 bits. */
-#define MAX_RUN ((size_t)1 << 30)
-
-static int run_flush(struct vdi_queue *q, struct vdi_req *r, struct run *run)
-{
-	int ret = 0;
-
-	if (run->kind == RUN_ZERO)
-		iov_walk(r, run->pos, run->len, zero_piece, NULL);
-	else if (run->kind >= 0)
-		ret = emit_data(q, r, (enum sub_kind)run->kind, run->pos,
-				run->len, run->file_off, run->vb, run->nblocks,
-				run->publish, run->src);
-	run->kind = -1;
-	return ret;
-}
-
-/* Split a read or write at block boundaries and merge what the file holds
- * contiguously.  Errors go into r->err; the SQEs already made still run. */
-static void prep_rw(struct vdi_queue *q, struct vdi_req *r)
-{
-	struct vdi_image *img = q->img;
-	uint64_t bs = img->hdr.block_size;
-	struct run run = { .kind = -1 };
-	size_t pos = 0;
-	int ret = 0;
-
-	r->inflight = 1; /* held while preparing */
-	while (pos < r->len) {
-		uint64_t voff = r->offset + pos;
-		uint32_t vb = (uint32_t)(voff >> img->block_shift);
-		uint64_t in_block = voff & (bs - 1);
-		size_t n = (size_t)(bs - in_block < r->len - pos ? bs - in_block
-								 : r->len - pos);
-		uint32_t e = vdi_map_get(img, vb);
-		struct vdi_image *src = img;
-		bool publish = false;
-		int kind;
-		uint64_t off = 0;
-
-		if (r->op == OP_READ && e == VDI_BMAP_FREE && img->parent)
-			src = vdi_chain_resolve(img, vb, &e);
-		if (vdi_entry_is_data(e) && vdi_entry_is_bad(src, e)) {
-			ret = vdi_error(-EIO, "vdi_queue_submit", src->path,
-					"block %" PRIu32 " maps to physical "
-					"block %" PRIu32 ", past the end of the "
-					"file", vb, e);
-			break;
-		}
-		if (r->op == OP_WRITE && !vdi_entry_is_data(e) && n == bs &&
-		    !r->fixed && iov_is_zero(r, pos, n)) {
-			/* As VirtualBox does: a whole block of zeros written
-			 * to a block without data becomes a zero entry, not
-			 * an allocation. */
-			vdi_image_make_zero(img, vb);
-			ret = run_flush(q, r, &run);
-			if (ret < 0)
-				break;
-			pos += n;
-			continue;
-		}
-		if (r->op == OP_READ && !vdi_entry_is_data(e)) {
-			kind = RUN_ZERO;
-		} else {
-			if (!vdi_entry_is_data(e)) {
-				ret = vdi_image_alloc(img, vb, n == bs, &e);
-				if (ret < 0)
-					break;
-			}
-			if (r->op == OP_WRITE && e >= img->next_free_open)
-				publish = true;
-			kind = r->op == OP_READ ? SUB_READ : SUB_WRITE;
-			off = vdi_slot_offset(src, e) + src->hdr.block_extra +
-			      in_block;
-		}
-		if (run.kind == kind && run.src == src &&
-		    run.len + n <= MAX_RUN &&
-		    (kind == RUN_ZERO || run.file_off + run.len == off)) {
-			run.len += n;
-			run.nblocks++;
-			run.publish |= publish;
-		} else {
-			ret = run_flush(q, r, &run);
-			if (ret < 0)
-				break;
-			run = (struct run){ kind, pos, n, off, vb, 1, publish,
-					    src };
-		}
-		pos += n;
-	}
-	if (ret == 0)
-		ret = run_flush(q, r, &run);
-	if (ret < 0 && !r->err)
-		r->err = ret;
-	req_sub_done(q, r);
-}
-
-/* Punch a discarded block's space out of the file. */
-static int emit_punch(struct vdi_queue *q, struct vdi_req *r, uint32_t vb,
-		      uint32_t index)
-{
-	struct io_uring_sqe *sqe;
-	struct vdi_sub *s = sub_get(q);
-
-	if (!s)
-		return -ENOMEM;
-	sqe = get_sqe(q);
-	if (!sqe) {
-		sub_put(q, s);
-		return -EBUSY;
-	}
-	s->kind = SUB_PUNCH;
-	s->req = r;
-	s->vb = vb;
-	s->nblocks = 1;
-	s->file_off = vdi_slot_offset(q->img, index);
-	s->len = q->img->slot_size;
-	io_uring_prep_fallocate(sqe, 0,
-				FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-				s->file_off, s->len);
-	set_fd(q, sqe, FD_DATA);
-	io_uring_sqe_set_data(sqe, s);
-	atomic_fetch_add_explicit(&q->img->stats.sqes, 1, memory_order_relaxed);
-	r->inflight++;
-	return 0;
-}
-
-/* Write zeros over [r->offset, +r->len).  Whole blocks of dynamic images
- * become zero entries (their space punched out); parts of blocks that hold
- * data get zeros written; blocks without data need nothing.  The request's
- * iovec is the image's zero buffer (set by queue_req). */
-static void prep_zero(struct vdi_queue *q, struct vdi_req *r)
-{
-	struct vdi_image *img = q->img;
-	uint64_t bs = img->hdr.block_size;
-	uint64_t pos = 0;
-	int ret = 0;
-
-	r->inflight = 1;
-	while (pos < r->len && ret == 0) {
-		uint64_t voff = r->offset + pos;
-		uint32_t vb = (uint32_t)(voff >> img->block_shift);
-		uint64_t in_block = voff & (bs - 1);
-		uint64_t n = bs - in_block < r->len - pos ? bs - in_block
-							  : r->len - pos;
-		uint32_t e = vdi_map_get(img, vb);
-		uint64_t done;
-
-		pos += n;
-		if (vdi_entry_is_data(e) && vdi_entry_is_bad(img, e)) {
-			ret = vdi_error(-EIO, "vdi_queue_submit", img->path,
-					"block %" PRIu32 " maps to physical "
-					"block %" PRIu32 ", past the end of the "
-					"file", vb, e);
-			break;
-		}
-		if (n == bs && img->hdr.type != VDI_TYPE_STATIC) {
-			e = vdi_image_make_zero(img, vb);
-			if (vdi_entry_is_data(e))
-				ret = emit_punch(q, r, vb, e);
-			continue;
-		}
-		if (!vdi_entry_is_data(e)) {
-			uint32_t pe;
-
-			/* Free in a differencing image: zeros over part of
-			 * the parent's block need the block copied up. */
-			if (e != VDI_BMAP_FREE || !img->parent ||
-			    !vdi_entry_is_data((vdi_chain_resolve(img, vb, &pe), pe)))
-				continue;
-			ret = vdi_image_alloc(img, vb, false, &e);
-			if (ret < 0)
-				break;
-		}
-		for (done = 0; done < n && ret == 0; done += VDI_ZERO_BUF) {
-			size_t c = (size_t)(n - done < VDI_ZERO_BUF ? n - done
-								    : VDI_ZERO_BUF);
-
-			ret = emit_data(q, r, SUB_WRITE, 0, c,
-					vdi_slot_offset(img, e) +
-						img->hdr.block_extra + in_block +
-						done,
-					vb, 1, e >= img->next_free_open, img);
-		}
-	}
-	if (ret < 0 && !r->err)
-		r->err = ret;
-	req_sub_done(q, r);
 }
 
 /* ---- completions ---------------------------------------------------------- */
@@ -595,7 +201,7 @@ static void data_done(struct vdi_queue *q, struct vdi_sub *s, int res)
 finished:
 	if (s->kind == SUB_READ) {
 		if (s->bounce)
-			iov_copy(r, s->req_pos, s->user_len,
+			vdi_iov_copy(r, s->req_pos, s->user_len,
 				 s->bounce + s->bounce_skip, true);
 		atomic_fetch_add_explicit(&img->stats.data_read_bytes,
 					  s->user_len, memory_order_relaxed);
@@ -609,11 +215,11 @@ finished:
 			vdi_image_publish(img, s->vb, s->nblocks);
 	}
 done:
-	sub_put(q, s);
-	req_sub_done(q, r);
+	vdi_sub_put(q, s);
+	vdi_req_sub_done(q, r);
 	return;
 again:
-	if (sub_issue(q, s) < 0) {
+	if (vdi_sub_issue(q, s) < 0) {
 		if (!r->err)
 			r->err = -EIO;
 		goto done;
@@ -628,7 +234,7 @@ static void fsync_done(struct vdi_queue *q, struct vdi_sub *s, int res)
 
 	if (res == -EAGAIN || res == -EINTR) {
 		/* The fsync itself is simply done again. */
-		sub_put(q, s);
+		vdi_sub_put(q, s);
 		r->next = q->retry_flushes;
 		q->retry_flushes = r;
 		return;
@@ -647,7 +253,7 @@ static void fsync_done(struct vdi_queue *q, struct vdi_sub *s, int res)
 			res = err;
 		else if ((res = err) == 0) {
 			/* Only EAGAIN/EINTR: do the whole flush again. */
-			sub_put(q, s);
+			vdi_sub_put(q, s);
 			r->next = q->retry_flushes;
 			q->retry_flushes = r;
 			return;
@@ -656,8 +262,8 @@ static void fsync_done(struct vdi_queue *q, struct vdi_sub *s, int res)
 	if (res < 0 && !r->err)
 		r->err = vdi_error(res, "vdi_queue_flush", q->img->path,
 				   "flush failed: %s", strerror(-res));
-	sub_put(q, s);
-	req_sub_done(q, r);
+	vdi_sub_put(q, s);
+	vdi_req_sub_done(q, r);
 }
 
 static void punch_done(struct vdi_queue *q, struct vdi_sub *s, int res)
@@ -676,8 +282,8 @@ static void punch_done(struct vdi_queue *q, struct vdi_sub *s, int res)
 		r->err = vdi_error(res, "vdi_queue_submit", img->path,
 				   "cannot punch out block %" PRIu32 ": %s",
 				   s->vb, strerror(-res));
-	sub_put(q, s);
-	req_sub_done(q, r);
+	vdi_sub_put(q, s);
+	vdi_req_sub_done(q, r);
 }
 
 static void barrier_done(struct vdi_queue *q, struct vdi_sub *s, int res)
@@ -697,7 +303,7 @@ static void barrier_done(struct vdi_queue *q, struct vdi_sub *s, int res)
 		pthread_cond_broadcast(&img->meta_cond);
 	}
 	pthread_mutex_unlock(&img->lock);
-	sub_put(q, s);
+	vdi_sub_put(q, s);
 }
 
 /* Handle every CQE that is ready; returns how many. */
@@ -842,11 +448,11 @@ static void prep_flush(struct vdi_queue *q, struct vdi_req *r)
 	if (ret == 0 && (img->staged_count || img->barrier_pending)) {
 		/* New blocks' data durable before the entries that point at
 		 * it: an fdatasync linked before the map writes. */
-		s = sub_get(q);
+		s = vdi_sub_get(q);
 		sqe = io_uring_get_sqe(&q->ring);
 		s->kind = SUB_BARRIER;
 		io_uring_prep_fsync(sqe, 0, IORING_FSYNC_DATASYNC);
-		set_fd(q, sqe, FD_META);
+		vdi_q_set_fd(q, sqe, FD_META);
 		sqe->flags |= IOSQE_IO_LINK;
 		io_uring_sqe_set_data(sqe, s);
 		atomic_fetch_add(&img->stats.sqes, 1);
@@ -860,8 +466,8 @@ static void prep_flush(struct vdi_queue *q, struct vdi_req *r)
 	pthread_mutex_unlock(&img->lock);
 	if (ret < 0)
 		goto out;
-	s = sub_get(q);
-	sqe = get_sqe(q);
+	s = vdi_sub_get(q);
+	sqe = vdi_get_sqe(q);
 	if (!s || !sqe) {
 		ret = -ENOMEM;
 		goto out;
@@ -869,7 +475,7 @@ static void prep_flush(struct vdi_queue *q, struct vdi_req *r)
 	s->kind = SUB_FSYNC;
 	s->req = r;
 	io_uring_prep_fsync(sqe, 0, IORING_FSYNC_DATASYNC);
-	set_fd(q, sqe, FD_META);
+	vdi_q_set_fd(q, sqe, FD_META);
 	io_uring_sqe_set_data(sqe, s);
 	atomic_fetch_add(&img->stats.sqes, 1);
 	r->inflight++;
@@ -877,7 +483,7 @@ out:
 	if (ret < 0 && !r->err)
 		r->err = vdi_error(ret, "vdi_queue_flush", img->path,
 				   "flush failed: %s", strerror(-ret));
-	req_sub_done(q, r);
+	vdi_req_sub_done(q, r);
 }
 
 /* Flushes whose linked metadata writes hit EAGAIN/EINTR start again. */
@@ -1222,9 +828,9 @@ int vdi_queue_submit(struct vdi_queue *q)
 		if (r->op == OP_FLUSH)
 			prep_flush(q, r);
 		else if (r->op == OP_ZERO)
-			prep_zero(q, r);
+			vdi_prep_zero(q, r);
 		else
-			prep_rw(q, r);
+			vdi_prep_rw(q, r);
 	}
 	/* Block-map and header updates for allocations whose data completed:
 	 * once per batch, on the image's metadata ring. */

@@ -82,6 +82,21 @@ int vdi_queue_create_internal(struct vdi_image *img, unsigned depth,
 			      unsigned flags, bool internal,
 			      struct vdi_queue **out);
 
+/* queue.c, for split.c: subs and requests, SQEs. */
+struct vdi_sub *vdi_sub_get(struct vdi_queue *q);
+void vdi_sub_put(struct vdi_queue *q, struct vdi_sub *s);
+void vdi_req_sub_done(struct vdi_queue *q, struct vdi_req *r);
+struct io_uring_sqe *vdi_get_sqe(struct vdi_queue *q);
+void vdi_q_set_fd(struct vdi_queue *q, struct io_uring_sqe *sqe, int which);
+int vdi_sub_issue(struct vdi_queue *q, struct vdi_sub *s);
+
+/* split.c: prepare a read/write or a write-zeroes request (errors go into
+ * r->err); copy between a request's buffers and memory. */
+void vdi_prep_rw(struct vdi_queue *q, struct vdi_req *r);
+void vdi_prep_zero(struct vdi_queue *q, struct vdi_req *r);
+void vdi_iov_copy(const struct vdi_req *r, size_t pos, size_t n,
+		  unsigned char *mem, bool to_user);
+
 /* Destroy the pooled queues (at close). */
 void vdi_sync_pool_destroy(struct vdi_image *img);
 
