@@ -271,8 +271,17 @@ done
 "$VDI" create -q "$T/busy.vdi" 4M
 "$QEMU_IO" -f vdi -c 'sleep 20000' "$T/busy.vdi" >/dev/null 2>&1 &
 qemu_pid=$!
-for _ in $(seq 50); do # until QEMU holds its lock
-	"$VDI" zero -q "$T/busy.vdi" 0 0 2>/dev/null || break
+# Wait until QEMU holds its write lock (byte 101 in QEMU's scheme).  The
+# probe only asks (F_OFD_GETLK): opening the image to find out would race
+# with QEMU's own open and could make QEMU give up.
+for _ in $(seq 100); do
+	python3 - "$T/busy.vdi" <<'PY' && break
+import fcntl, os, struct, sys
+F_OFD_GETLK = 36
+fd = os.open(sys.argv[1], os.O_RDONLY)
+lk = fcntl.fcntl(fd, F_OFD_GETLK, struct.pack("hhqqi", fcntl.F_WRLCK, 0, 101, 1, 0))
+sys.exit(0 if struct.unpack("hhqqi", lk)[0] != fcntl.F_UNLCK else 1)
+PY
 	sleep 0.1
 done
 sum=$(sha "$T/busy.vdi")
