@@ -97,6 +97,10 @@ int parse_bool(const char *what, const char *text, bool *out);
 enum output_format { OUTPUT_HUMAN, OUTPUT_JSON };
 int parse_output(const char *cmd, const char *text, enum output_format *out);
 
+/* The -f argument: only "vdi" is accepted.  Returns 0, or -1 after a
+ * message naming `cmd` and the format given. */
+int require_vdi_format(const char *cmd, const char *format);
+
 /* Format a byte count the way qemu-img does ("1.41 MiB", "8 GiB"). */
 void format_size(char *buf, size_t len, uint64_t bytes);
 

@@ -166,11 +166,8 @@ int cmd_check(int argc, char **argv)
 				return CHECK_FAILED;
 			break;
 		case 'f':
-			if (strcmp(optarg, "vdi")) {
-				die_msg("check: only the vdi format is "
-					"supported, not '%s'", optarg);
+			if (require_vdi_format("check", optarg) < 0)
 				return CHECK_FAILED;
-			}
 			break;
 		case 'q':
 			probs.quiet = true;

@@ -61,11 +61,8 @@ int cmd_commit(int argc, char **argv)
 		case 'd':
 			break;
 		case 'f':
-			if (strcmp(optarg, "vdi")) {
-				die_msg("commit: only the vdi format is "
-					"supported, not '%s'", optarg);
+			if (require_vdi_format("commit", optarg) < 0)
 				return EXIT_FAIL;
-			}
 			break;
 		case 'p':
 			show_progress = true;

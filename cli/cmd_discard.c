@@ -84,12 +84,8 @@ int range_command(int argc, char **argv, const struct range_command *cmd)
 			all = true;
 			break;
 		case 'f':
-			if (strcmp(optarg, "vdi")) {
-				die_msg("%s: only the vdi format is "
-					"supported, not '%s'", cmd->name,
-					optarg);
+			if (require_vdi_format(cmd->name, optarg) < 0)
 				return EXIT_FAIL;
-			}
 			break;
 		case 'q':
 			quiet = true;

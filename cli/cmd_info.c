@@ -242,11 +242,8 @@ int cmd_info(int argc, char **argv)
 			parent = optarg;
 			break;
 		case 'f':
-			if (strcmp(optarg, "vdi")) {
-				die_msg("info: only the vdi format is "
-					"supported, not '%s'", optarg);
+			if (require_vdi_format("info", optarg) < 0)
 				return EXIT_FAIL;
-			}
 			break;
 		case 'h':
 			help();

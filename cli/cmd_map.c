@@ -275,11 +275,8 @@ int cmd_map(int argc, char **argv)
 				return EXIT_FAIL;
 			break;
 		case 'f':
-			if (strcmp(optarg, "vdi")) {
-				die_msg("map: only the vdi format is "
-					"supported, not '%s'", optarg);
+			if (require_vdi_format("map", optarg) < 0)
 				return EXIT_FAIL;
-			}
 			break;
 		case 'h':
 			help();

@@ -149,6 +149,14 @@ int parse_bool(const char *what, const char *text, bool *out)
 	return -1;
 }
 
+int require_vdi_format(const char *cmd, const char *format)
+{
+	if (strcmp(format, "vdi") == 0)
+		return 0;
+	die_msg("%s: only the vdi format is supported, not '%s'", cmd, format);
+	return -1;
+}
+
 int parse_output(const char *cmd, const char *text, enum output_format *out)
 {
 	if (!strcmp(text, "human")) {
