@@ -237,7 +237,9 @@ int vdi_header_validate(const struct vdi_header *h, uint64_t file_size,
 			    "data offset %" PRIu32 " is not a multiple of %d",
 			    h->offset_data, VDI_SECTOR);
 	bmap_end = h->offset_bmap + vdi_bmap_bytes(h);
-	if (h->offset_data < bmap_end && h->blocks)
+	/* Even with no blocks: a data area that starts inside the header
+	 * or the map would let the first data block overwrite them. */
+	if (h->offset_data < bmap_end)
 		return fail(-EINVAL, why, why_len,
 			    "data offset %" PRIu32 " overlaps the block map "
 			    "(%" PRIu32 " entries at %" PRIu32 " end at %"

@@ -214,6 +214,16 @@ Test(format, reject_overlap)
 	expect_invalid(-EINVAL, "overlaps the block map");
 }
 
+Test(format, reject_data_offset_in_header_without_blocks)
+{
+	/* Found by the fuzzer: no blocks and a data offset of 0 let repair
+	 * cut the whole file as "leaked space". */
+	h.blocks = 0;
+	h.disk_size = 0;
+	h.offset_data = 0;
+	expect_invalid(-EINVAL, "data offset 0 overlaps the block map");
+}
+
 Test(format, reject_bmap_past_eof)
 {
 	cr_assert_eq(vdi_header_validate(&h, (1u << 20) + 16, why, sizeof(why)),
