@@ -115,19 +115,12 @@ int vdi_check(struct vdi_image *img, struct vdi_check_result *res,
 	pthread_mutex_unlock(&img->lock);
 
 	for (i = 0; i < slots; i++) {
-		/* The whole file-system pages inside the block: a block that
-		 * does not start on a page keeps its edge pages after a punch. */
-		uint64_t at = (vdi_slot_offset(img, i) + 4095) / 4096 * 4096;
-		uint64_t end = (vdi_slot_offset(img, i + 1)) / 4096 * 4096;
-		off_t data;
-
 		if (owner[i])
 			continue;
 		/* A discarded block's space punched out of the file costs
 		 * nothing: a hole, not a leak. */
-		data = lseek(img->meta_fd, (off_t)at, SEEK_DATA);
-		if ((data < 0 && errno == ENXIO) ||
-		    (data >= 0 && (uint64_t)data >= end)) {
+		if (vdi_range_is_hole(img->meta_fd, vdi_slot_offset(img, i),
+				      vdi_slot_offset(img, i + 1))) {
 			res->holes++;
 			continue;
 		}

@@ -548,6 +548,17 @@ int vdi_image_sync(struct vdi_image *img)
 	return 0;
 }
 
+bool vdi_range_is_hole(int fd, uint64_t start, uint64_t end)
+{
+	uint64_t at = (start + 4095) / 4096 * 4096;
+	off_t data;
+
+	end = end / 4096 * 4096;
+	data = lseek(fd, (off_t)at, SEEK_DATA);
+	return (data < 0 && errno == ENXIO) ||
+	       (data >= 0 && (uint64_t)data >= end);
+}
+
 uint64_t vdi_get_size(const struct vdi_image *img)
 {
 	return img->disk_size;

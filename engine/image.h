@@ -181,6 +181,11 @@ int vdi_read_slot(struct vdi_image *img, uint64_t index, unsigned char *buf);
 /* Write back the dirty map and header, then fdatasync.  (compact.c) */
 int vdi_image_commit_meta(struct vdi_image *img);
 
+/* Does [start, end) of the file hold no data?  Only the whole pages in it
+ * are asked about: a block that does not start on a page keeps its edge
+ * pages allocated after a punch. */
+bool vdi_range_is_hole(int fd, uint64_t start, uint64_t end);
+
 /* fdatasync the image (through the fault seam). */
 int vdi_image_sync(struct vdi_image *img);
 

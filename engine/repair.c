@@ -328,14 +328,10 @@ static int trim_leaks(struct repair *rp)
 			used_end = slot_off(rp, (uint64_t)e + 1);
 	}
 	for (i = 0; i < rp->slots && slot_off(rp, i + 1) <= used_end; i++) {
-		off_t at = (off_t)slot_off(rp, i), data;
-
 		if (rp->owner[i])
 			continue;
 		/* A hole (never written, or punched) costs nothing. */
-		data = lseek(rp->fd, at, SEEK_DATA);
-		if ((data < 0 && errno == ENXIO) ||
-		    (data >= 0 && (uint64_t)data >= (uint64_t)at + rp->slot_size))
+		if (vdi_range_is_hole(rp->fd, slot_off(rp, i), slot_off(rp, i + 1)))
 			continue;
 		{
 			leaked_mid++;
