@@ -138,6 +138,8 @@ struct progress {
 
 void progress_init(struct progress *p, bool enabled, uint64_t total);
 void progress_update(struct progress *p, uint64_t done);
+/* A vdi_progress_fn for library calls; `opaque` is the struct progress. */
+void progress_callback(void *opaque, uint64_t done, uint64_t total);
 /* Draw 100% (if `complete`) and end the line. */
 void progress_finish(struct progress *p, bool complete);
 /* End the bar's line if one is drawn (before a message on stderr). */

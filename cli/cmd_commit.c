@@ -31,14 +31,6 @@ static void help(void)
 }
 
 /* The library gives the block it is at and the block count. */
-static void on_progress(void *opaque, uint64_t done, uint64_t total)
-{
-	struct progress *p = opaque;
-
-	p->total = total;
-	progress_update(p, done);
-}
-
 int cmd_commit(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -87,7 +79,7 @@ int cmd_commit(int argc, char **argv)
 	path = argv[optind];
 
 	progress_init(&prog, show_progress && !quiet, 1);
-	ret = vdi_commit(path, parent, on_progress, &prog);
+	ret = vdi_commit(path, parent, progress_callback, &prog);
 	progress_finish(&prog, ret == 0);
 	if (ret < 0) {
 		lib_error(ret, "commit: cannot commit %s", path);

@@ -32,14 +32,6 @@ static void help(void)
 
 /* The library tells the total with each call (the number of blocks, twice:
  * one pass finds zero blocks, one moves blocks). */
-static void on_progress(void *opaque, uint64_t done, uint64_t total)
-{
-	struct progress *p = opaque;
-
-	p->total = total;
-	progress_update(p, done);
-}
-
 /* Bytes the file takes on disk, as qemu-img info's "disk size". */
 static uint64_t actual_size(const char *path)
 {
@@ -149,7 +141,7 @@ int cmd_compact(int argc, char **argv)
 
 	actual_before = actual_size(path);
 	progress_init(&prog, show_progress && !quiet, 1);
-	ret = vdi_compact(path, &res, on_progress, &prog);
+	ret = vdi_compact(path, &res, progress_callback, &prog);
 	progress_finish(&prog, ret == 0);
 	if (ret < 0) {
 		char msg[512];

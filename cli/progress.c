@@ -64,3 +64,11 @@ void progress_finish(struct progress *p, bool complete)
 	progress_break_line();
 	fflush(stderr);
 }
+
+void progress_callback(void *opaque, uint64_t done, uint64_t total)
+{
+	struct progress *p = opaque;
+
+	p->total = total;
+	progress_update(p, done);
+}
