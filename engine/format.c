@@ -37,6 +37,22 @@ enum {
 	/* The header size counts from OFF_HEADER_SIZE; it must end inside
 	 * the first sector. */
 	HEADER_SIZE_MAX = VDI_PREAMBLE_SIZE - OFF_HEADER_SIZE,
+
+	/* The legacy 0.x header: no size, offsets or block extra fields;
+	 * the block map follows it directly and the data follows the map,
+	 * neither of them aligned. */
+	OFF0_TYPE = 0x048,
+	OFF0_FLAGS = 0x04C,
+	OFF0_DESCRIPTION = 0x050,
+	OFF0_CYLINDERS = 0x150,
+	OFF0_DISK_SIZE = 0x160,
+	OFF0_BLOCK_SIZE = 0x168,
+	OFF0_BLOCKS = 0x16C,
+	OFF0_BLOCKS_ALLOCATED = 0x170,
+	OFF0_UUID_CREATE = 0x174,
+	OFF0_UUID_MODIFY = 0x184,
+	OFF0_UUID_LINK = 0x194,
+	OFF0_END = 0x1A4,
 };
 
 static const char banner_text[] = "<<< libvdi VirtualBox Disk Image >>>\n";
@@ -78,6 +94,36 @@ static int fail(int err, char *why, size_t why_len, const char *fmt, ...)
 	return err;
 }
 
+/* A 0.x header, into the same struct: the offsets it implies are filled
+ * in, so that everything after decoding sees one layout. */
+static int decode_legacy(const unsigned char *buf, struct vdi_header *h,
+			 char *why, size_t why_len)
+{
+	memcpy(h->banner, buf, VDI_BANNER_SIZE);
+	h->header_size = OFF0_END - OFF0_TYPE;
+	h->type = get32(buf + OFF0_TYPE);
+	h->flags = get32(buf + OFF0_FLAGS);
+	memcpy(h->description, buf + OFF0_DESCRIPTION, VDI_DESC_SIZE);
+	h->cylinders = get32(buf + OFF0_CYLINDERS);
+	h->heads = get32(buf + OFF0_CYLINDERS + 4);
+	h->sectors = get32(buf + OFF0_CYLINDERS + 8);
+	h->sector_size = get32(buf + OFF0_CYLINDERS + 12);
+	h->disk_size = get64(buf + OFF0_DISK_SIZE);
+	h->block_size = get32(buf + OFF0_BLOCK_SIZE);
+	h->blocks = get32(buf + OFF0_BLOCKS);
+	h->blocks_allocated = get32(buf + OFF0_BLOCKS_ALLOCATED);
+	memcpy(h->uuid_create, buf + OFF0_UUID_CREATE, 16);
+	memcpy(h->uuid_modify, buf + OFF0_UUID_MODIFY, 16);
+	memcpy(h->uuid_link, buf + OFF0_UUID_LINK, 16);
+	if (h->blocks > VDI_MAX_BLOCKS)
+		return fail(-EINVAL, why, why_len,
+			    "block count %" PRIu32 " is larger than %u",
+			    h->blocks, VDI_MAX_BLOCKS);
+	h->offset_bmap = OFF0_END;
+	h->offset_data = OFF0_END + h->blocks * 4;
+	return 0;
+}
+
 int vdi_header_decode(const unsigned char *buf, size_t len,
 		      struct vdi_header *h, char *why, size_t why_len)
 {
@@ -93,11 +139,8 @@ int vdi_header_decode(const unsigned char *buf, size_t len,
 			    "not a VDI image (signature 0x%08" PRIx32
 			    " is not 0x%08x)", h->signature, VDI_SIGNATURE);
 	h->version = get32(buf + OFF_VERSION);
-	if (h->version >> 16 == 0)
-		return fail(-ENOTSUP, why, why_len,
-			    "VDI version %" PRIu32 ".%" PRIu32
-			    " (legacy 0.x header) is not supported",
-			    h->version >> 16, h->version & 0xffff);
+	if (vdi_header_is_legacy(h))
+		return decode_legacy(buf, h, why, why_len);
 	if (h->version >> 16 != 1)
 		return fail(-ENOTSUP, why, why_len,
 			    "VDI version %" PRIu32 ".%" PRIu32
@@ -141,6 +184,8 @@ int vdi_header_decode(const unsigned char *buf, size_t len,
 
 void vdi_header_encode(const struct vdi_header *h, unsigned char *buf)
 {
+	if (vdi_header_is_legacy(h))
+		return; /* never written: legacy images open read-only */
 	memcpy(buf, h->banner, VDI_BANNER_SIZE);
 	put32(buf + OFF_SIGNATURE, h->signature);
 	put32(buf + OFF_VERSION, h->version);
@@ -188,7 +233,13 @@ int vdi_header_validate(const struct vdi_header *h, uint64_t file_size,
 	switch (h->type) {
 	case VDI_TYPE_DYNAMIC:
 	case VDI_TYPE_STATIC:
+		break;
 	case VDI_TYPE_DIFF:
+		/* 0.x has no parent-modification UUID to check a parent by. */
+		if (vdi_header_is_legacy(h))
+			return fail(-ENOTSUP, why, why_len,
+				    "differencing images with a legacy 0.x "
+				    "header are not supported");
 		break;
 	case VDI_TYPE_UNDO:
 		return fail(-ENOTSUP, why, why_len,
@@ -198,7 +249,8 @@ int vdi_header_validate(const struct vdi_header *h, uint64_t file_size,
 			    "image type %" PRIu32 " is not 1 (dynamic), 2 "
 			    "(static) or 4 (differencing)", h->type);
 	}
-	if (h->sector_size != VDI_SECTOR)
+	/* VirtualBox reads the 0.x geometry without checking it. */
+	if (h->sector_size != VDI_SECTOR && !vdi_header_is_legacy(h))
 		return fail(-EINVAL, why, why_len,
 			    "sector size %" PRIu32 " is not %d",
 			    h->sector_size, VDI_SECTOR);
@@ -227,12 +279,14 @@ int vdi_header_validate(const struct vdi_header *h, uint64_t file_size,
 			    "disk size %" PRIu64 " is larger than %" PRIu32
 			    " blocks of %" PRIu32 " bytes", h->disk_size,
 			    h->blocks, h->block_size);
-	if (h->offset_bmap % VDI_SECTOR || h->offset_bmap < VDI_PREAMBLE_SIZE)
+	/* A 0.x layout is fixed by its block count: nothing to check. */
+	if (!vdi_header_is_legacy(h) &&
+	    (h->offset_bmap % VDI_SECTOR || h->offset_bmap < VDI_PREAMBLE_SIZE))
 		return fail(-EINVAL, why, why_len,
 			    "block map offset %" PRIu32 " is not a multiple "
 			    "of %d at or after %d", h->offset_bmap, VDI_SECTOR,
 			    VDI_PREAMBLE_SIZE);
-	if (h->offset_data % VDI_SECTOR)
+	if (!vdi_header_is_legacy(h) && h->offset_data % VDI_SECTOR)
 		return fail(-EINVAL, why, why_len,
 			    "data offset %" PRIu32 " is not a multiple of %d",
 			    h->offset_data, VDI_SECTOR);

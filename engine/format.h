@@ -49,10 +49,19 @@ struct vdi_header {
 };
 
 /* Decode the first VDI_PREAMBLE_SIZE bytes of a file.  Checks only what is
- * needed to know it is a VDI 1.1 header (signature, version, header size);
- * vdi_header_validate() does the rest. */
+ * needed to know it is a VDI 1.1 header (signature, version, header size)
+ * or a legacy 0.x one; vdi_header_validate() does the rest.  A 0.x header
+ * comes out with the offsets its layout implies (block map right after
+ * the header, data right after the map: neither sector-aligned) and
+ * header_size 348; it is never encoded. */
 int vdi_header_decode(const unsigned char *buf, size_t len,
 		      struct vdi_header *h, char *why, size_t why_len);
+
+/* VDI 0.x (VirtualBox before 1.4): readable, never written. */
+static inline int vdi_header_is_legacy(const struct vdi_header *h)
+{
+	return h->version >> 16 == 0;
+}
 
 /* Encode into buf (VDI_PREAMBLE_SIZE bytes), writing the header size that
  * h->header_size says; bytes past the header are left as they are. */

@@ -229,6 +229,17 @@ int vdi_open_depth(const char *path, unsigned flags, const char *parent,
 		vdi_error(ret, "vdi_open", path, "%s", why);
 		goto out_free;
 	}
+	if (vdi_header_is_legacy(&img->hdr) &&
+	    (flags & (VDI_OPEN_RDONLY | VDI_OPEN_DIRECT)) != VDI_OPEN_RDONLY) {
+		ret = vdi_error((flags & VDI_OPEN_RDONLY) ? -ENOTSUP : -EROFS,
+				"vdi_open", path,
+				"legacy VDI %" PRIu32 ".%" PRIu32 " header: such "
+				"images open read-only and without O_DIRECT "
+				"(their data is not sector-aligned); 'vdi "
+				"convert' makes a VDI 1.1 copy",
+				img->hdr.version >> 16, img->hdr.version & 0xffff);
+		goto out_free;
+	}
 	img->disk_size = vdi_header_disk_size(&img->hdr);
 	img->block_shift = (unsigned)__builtin_ctz(img->hdr.block_size);
 	img->slot_size = vdi_slot_size(&img->hdr);

@@ -180,6 +180,10 @@ static int load(struct repair *rp)
 					  sizeof(why));
 	if (ret < 0)
 		return vdi_error(ret, "vdi_repair", rp->path, "%s", why);
+	if (vdi_header_is_legacy(&rp->h))
+		return vdi_error(-EROFS, "vdi_repair", rp->path,
+				 "legacy VDI 0.x header: not repaired in "
+				 "place; 'vdi convert' makes a VDI 1.1 copy");
 	rp->slot_size = vdi_slot_size(&rp->h);
 	if (rp->file_size > rp->h.offset_data)
 		rp->slots = (rp->file_size - rp->h.offset_data +

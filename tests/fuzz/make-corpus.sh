@@ -95,6 +95,19 @@ edit "$Q" "$OUT/bad-data-offset.vdi" 'put32(0x158, 300)'
 edit "$Q" "$OUT/bad-disk-size.vdi" 'f.seek(0x170); f.write(struct.pack("<Q", 1 << 62))'
 edit "$Q" "$OUT/bad-type-diff.vdi" 'put32(0x4c, 4)'
 edit "$Q" "$OUT/bad-header-size.vdi" 'put32(0x48, 100)'
+# Legacy 0.x layout (map at 420, data right after it): two 128 KiB blocks,
+# the second allocated and cut short by the end of the file.
+python3 - "$OUT/legacy-0.2.vdi" <<'PY'
+import struct, sys
+hdr = bytearray(420)
+hdr[0:38] = b"<<< innotek VirtualBox Disk Image >>>\n"
+struct.pack_into("<IIII", hdr, 0x40, 0xBEDA107F, 2, 1, 0)
+struct.pack_into("<IIII", hdr, 0x150, 4, 16, 63, 512)
+struct.pack_into("<QIII", hdr, 0x160, 2 * 131072, 131072, 2, 1)
+hdr[0x174:0x194] = bytes(range(1, 33))
+open(sys.argv[1], "wb").write(bytes(hdr) + struct.pack("<II", 0xFFFFFFFF, 0) + b"\x5a" * 2000)
+PY
+edit "$OUT/legacy-0.2.vdi" "$OUT/bad-legacy-diff.vdi" 'put32(0x48, 4)'
 head -c 600 "$Q" >"$OUT/bad-truncated-map.vdi"
 head -c 100 "$Q" >"$OUT/bad-short-header.vdi"
 printf '' >"$OUT/empty"

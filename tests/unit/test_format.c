@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "format.h"
+#include "util.h"
 #include "vdi.h"
 
 static struct vdi_header h;
@@ -89,13 +90,69 @@ Test(format, reject_signature)
 	expect_decode_error(buf, sizeof(buf), -EINVAL, "signature 0xbeda107e");
 }
 
-Test(format, reject_legacy_version)
+Test(format, legacy_header_decodes_to_its_implied_layout)
+{
+	unsigned char buf[VDI_PREAMBLE_SIZE], copy[VDI_PREAMBLE_SIZE];
+	struct vdi_header d;
+
+	legacy_preamble(buf, 5u << 20, 1u << 20, 5, 2);
+	cr_assert_eq(vdi_header_decode(buf, sizeof(buf), &d, why, sizeof(why)),
+		     0, "%s", why);
+	cr_assert(vdi_header_is_legacy(&d));
+	cr_assert_eq(d.version, 2);
+	cr_assert_eq(d.type, VDI_TYPE_DYNAMIC);
+	cr_assert_eq(d.disk_size, 5u << 20);
+	cr_assert_eq(d.block_size, 1u << 20);
+	cr_assert_eq(d.block_extra, 0);
+	cr_assert_eq(d.blocks, 5);
+	cr_assert_eq(d.blocks_allocated, 2);
+	cr_assert_eq(d.offset_bmap, 420, "map right after the 0.x header");
+	cr_assert_eq(d.offset_data, 420 + 5 * 4, "data right after the map");
+	cr_assert_eq(d.uuid_create[0], 0x11);
+	cr_assert_eq(d.uuid_modify[15], 0x60);
+	cr_assert_str_eq(d.description, "legacy");
+	cr_assert_eq(vdi_header_validate(&d, 440 + (2u << 20), why,
+					 sizeof(why)), 0, "%s", why);
+	/* Never written back. */
+	memcpy(copy, buf, sizeof(buf));
+	d.blocks_allocated = 3;
+	vdi_header_encode(&d, buf);
+	cr_assert_eq(memcmp(copy, buf, sizeof(buf)), 0);
+}
+
+Test(format, legacy_differencing_refused)
+{
+	unsigned char buf[VDI_PREAMBLE_SIZE];
+	struct vdi_header d;
+
+	legacy_preamble(buf, 1u << 20, 1u << 20, 1, 0);
+	buf[0x48] = VDI_TYPE_DIFF;
+	cr_assert_eq(vdi_header_decode(buf, sizeof(buf), &d, why, sizeof(why)),
+		     0, "%s", why);
+	cr_assert_eq(vdi_header_validate(&d, 1u << 21, why, sizeof(why)),
+		     -ENOTSUP);
+	cr_assert(strstr(why, "legacy 0.x"), "%s", why);
+}
+
+Test(format, legacy_block_count_checked_before_offsets)
 {
 	unsigned char buf[VDI_PREAMBLE_SIZE];
 
-	h.version = 0x00000001;
-	vdi_header_encode(&h, buf);
-	expect_decode_error(buf, sizeof(buf), -ENOTSUP, "legacy 0.x");
+	/* 420 + 4 x blocks would wrap around 32 bits. */
+	legacy_preamble(buf, 1u << 20, 1u << 20, 0xFFFFFFF0u, 0);
+	expect_decode_error(buf, sizeof(buf), -EINVAL, "block count 4294967280");
+}
+
+Test(format, legacy_map_past_eof)
+{
+	unsigned char buf[VDI_PREAMBLE_SIZE];
+	struct vdi_header d;
+
+	legacy_preamble(buf, 1024u << 20, 1u << 20, 1024, 0);
+	cr_assert_eq(vdi_header_decode(buf, sizeof(buf), &d, why, sizeof(why)),
+		     0, "%s", why);
+	cr_assert_eq(vdi_header_validate(&d, 512, why, sizeof(why)), -EINVAL);
+	cr_assert(strstr(why, "past the end of the file"), "%s", why);
 }
 
 Test(format, reject_version_2)

@@ -1,6 +1,7 @@
 /* Interoperability with QEMU (qemu-img, qemu-io) as the oracle, and with
  * real VirtualBox-made images from ../shared/fixtures/vbox. */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,4 +187,70 @@ Test(interop, virtualbox_fixtures_bit_exact)
 		cr_assert_str_eq(got, fixtures[i].sha256, "%s", path);
 	}
 	free(buf);
+}
+
+/* A legacy VDI 0.x image, as VirtualBox before 1.4 wrote them: block map
+ * right after the 348-byte header (at 420), data right after the map, not
+ * sector-aligned.  Made here byte by byte: no such image is in the
+ * fixtures, and QEMU cannot read the format. */
+Test(interop, legacy_0x_image_reads_and_stays_read_only)
+{
+	const char *path = tpath("legacy.vdi");
+	const uint32_t bs = 1u << 20, blocks = 4;
+	const uint32_t map[4] = { 1, 0xFFFFFFFFu, 0, 0xFFFFFFFEu };
+	unsigned char pre[512], *a = malloc(bs), *b = malloc(bs), *got = malloc(bs);
+	struct vdi_check_result res;
+	struct vdi_image *img;
+	struct vdi_info info;
+	uint32_t vb;
+	FILE *f = fopen(path, "wb");
+
+	cr_assert(f && a && b && got);
+	pattern(a, bs, 1);
+	pattern(b, bs, 2);
+	legacy_preamble(pre, (uint64_t)blocks * bs, bs, blocks, 2);
+	cr_assert_eq(fwrite(pre, 1, 420, f), 420); /* the 0.x header ends at 420 */
+	for (vb = 0; vb < blocks; vb++) {
+		unsigned char le[4] = { (unsigned char)map[vb],
+					(unsigned char)(map[vb] >> 8),
+					(unsigned char)(map[vb] >> 16),
+					(unsigned char)(map[vb] >> 24) };
+		cr_assert_eq(fwrite(le, 1, 4, f), 4);
+	}
+	cr_assert_eq(fwrite(a, 1, bs, f), bs); /* physical block 0 */
+	cr_assert_eq(fwrite(b, 1, bs, f), bs); /* physical block 1 */
+	fclose(f);
+
+	cr_assert_eq(vdi_open(path, VDI_OPEN_RDONLY, &img), 0, "%s", vdi_errmsg());
+	cr_assert_eq(vdi_get_size(img), (uint64_t)blocks * bs);
+	cr_assert_eq(vdi_get_info(img, &info), 0);
+	cr_assert_eq(info.version, 2);
+	cr_assert_eq(info.blocks_allocated, 2);
+	for (vb = 0; vb < blocks; vb++) {
+		const unsigned char *want = map[vb] == 0 ? a : map[vb] == 1 ? b : NULL;
+
+		cr_assert_eq(vdi_pread(img, got, bs, (uint64_t)vb * bs), (ssize_t)bs,
+			     "%s", vdi_errmsg());
+		if (want) {
+			cr_assert_eq(memcmp(got, want, bs), 0, "block %u", vb);
+		} else {
+			for (uint32_t i = 0; i < bs; i++)
+				cr_assert_eq(got[i], 0, "block %u byte %u", vb, i);
+		}
+	}
+	/* A read across the unaligned block boundary. */
+	cr_assert_eq(vdi_pread(img, got, 4096, bs - 2048), 4096);
+	cr_assert_eq(memcmp(got, b + bs - 2048, 2048), 0);
+	cr_assert_eq(vdi_check(img, &res, NULL, NULL), 0, "%s", vdi_errmsg());
+	cr_assert_eq(res.corruptions, 0);
+	cr_assert_eq(res.leaks, 0);
+	cr_assert_eq(vdi_close(img), 0);
+
+	cr_assert_eq(vdi_open(path, 0, &img), -EROFS);
+	cr_assert(strstr(vdi_errmsg(), "legacy VDI 0.2"), "%s", vdi_errmsg());
+	cr_assert_eq(vdi_open(path, VDI_OPEN_RDONLY | VDI_OPEN_DIRECT, &img),
+		     -ENOTSUP);
+	free(a);
+	free(b);
+	free(got);
 }

@@ -87,3 +87,33 @@ int have(const char *prog)
 {
 	return sh("command -v %s >/dev/null 2>&1", prog) == 0;
 }
+
+static void put_le32(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+void legacy_preamble(unsigned char buf[512], uint64_t disk_size,
+		     uint32_t block_size, uint32_t blocks, uint32_t allocated)
+{
+	memset(buf, 0, 512);
+	memcpy(buf, "<<< innotek VirtualBox Disk Image >>>\n", 38);
+	put_le32(buf + 0x40, 0xBEDA107F);
+	put_le32(buf + 0x44, 0x00000002); /* 0.2 */
+	put_le32(buf + 0x48, 1);          /* dynamic */
+	memcpy(buf + 0x50, "legacy", 6);
+	put_le32(buf + 0x150, 16);        /* geometry C/H/S/sector */
+	put_le32(buf + 0x154, 16);
+	put_le32(buf + 0x158, 63);
+	put_le32(buf + 0x15C, 512);
+	put_le32(buf + 0x160, (uint32_t)disk_size);
+	put_le32(buf + 0x164, (uint32_t)(disk_size >> 32));
+	put_le32(buf + 0x168, block_size);
+	put_le32(buf + 0x16C, blocks);
+	put_le32(buf + 0x170, allocated);
+	for (int i = 0; i < 16; i++) {
+		buf[0x174 + i] = (unsigned char)(0x11 + i); /* creation */
+		buf[0x184 + i] = (unsigned char)(0x51 + i); /* modification */
+	}
+}

@@ -17,6 +17,11 @@ void poke(const char *path, uint64_t off, const void *buf, size_t len);
 void poke32(const char *path, uint64_t off, uint32_t v);
 uint32_t peek32(const char *path, uint64_t off);
 
+/* The first 512 bytes of a legacy VDI 0.x image (version 0.2) with this
+ * geometry: type 1, UUIDs set, the block map to follow at 420. */
+void legacy_preamble(unsigned char buf[512], uint64_t disk_size,
+		     uint32_t block_size, uint32_t blocks, uint32_t allocated);
+
 /* Run a shell command; returns its exit status (-1 if it did not exit). */
 int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
