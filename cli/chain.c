@@ -16,21 +16,57 @@ int parent_format(const char *cmd, const char *fmt)
 	return -1;
 }
 
-int open_chain(const char *cmd, const char *path, const char *parent,
-	       unsigned flags, struct vdi_image **out)
+int add_parent(const char *cmd, struct parents *p, const char *path)
+{
+	if (p->n == CLI_MAX_PARENTS) {
+		die_msg("%s: more than %d -b options", cmd, CLI_MAX_PARENTS);
+		return -1;
+	}
+	p->path[p->n++] = path;
+	return 0;
+}
+
+/* Would the image open without its parents?  Then the chain failed. */
+static bool opens_alone(const char *path)
 {
 	struct vdi_image *img;
-	int ret = vdi_open_parent(path, flags, parent, &img);
 
+	if (vdi_open(path, VDI_OPEN_RDONLY | VDI_OPEN_NO_PARENT |
+				   VDI_OPEN_NOLOCK, &img) < 0)
+		return false;
+	vdi_close(img);
+	return true;
+}
+
+int open_chain(const char *cmd, const char *path, const struct parents *p,
+	       unsigned flags, bool no_parent_hint, struct vdi_image **out)
+{
+	static const struct parents none;
+	struct vdi_image *img;
+	unsigned levels;
+	int ret;
+
+	if (!p)
+		p = &none;
+	ret = vdi_open_chain(path, flags, p->path, p->n, &img);
 	if (ret < 0) {
 		lib_error(ret, "%s: cannot open %s", cmd, path);
+		if (no_parent_hint && ret != -EBUSY && opens_alone(path))
+			die_msg("%s: hint: --no-parent looks at %s alone", cmd,
+				path);
 		return ret;
 	}
-	/* The library ignores a parent given for an image that has none:
+	/* The library ignores parents given for an image that has fewer:
 	 * the user meant something else. */
-	if (parent && !vdi_get_parent(img)) {
-		die_msg("%s: %s is not a differencing image, so it has no "
-			"parent; drop -b %s", cmd, path, parent);
+	levels = chain_length(img) - 1;
+	if (p->n > levels && !(flags & VDI_OPEN_NO_PARENT)) {
+		if (levels == 0)
+			die_msg("%s: %s is not a differencing image, so it has "
+				"no parent; drop -b %s", cmd, path,
+				p->path[0]);
+		else
+			die_msg("%s: %s has %u parents, but %zu were named "
+				"with -b", cmd, path, levels, p->n);
 		vdi_close(img);
 		return -EINVAL;
 	}
@@ -77,6 +113,12 @@ int chain_extent(const char *cmd, struct vdi_image *top, uint64_t off,
 		/* A free entry lets the parent's block show through; a zero
 		 * entry hides it. */
 		if (ext.kind != VDI_EXTENT_UNALLOCATED || !vdi_get_parent(img)) {
+			struct vdi_info in;
+
+			out->in_missing_parent =
+				ext.kind == VDI_EXTENT_UNALLOCATED &&
+				vdi_get_info(img, &in) == 0 &&
+				in.type == VDI_TYPE_DIFF;
 			out->length = len;
 			out->kind = ext.kind;
 			out->file_offset = ext.kind == VDI_EXTENT_DATA ||

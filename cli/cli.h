@@ -43,11 +43,22 @@ int range_command(int argc, char **argv, const struct range_command *cmd);
  * Returns 0, or -1 after a message. */
 int parent_format(const char *cmd, const char *fmt);
 
-/* vdi_open_parent() with the library's message on failure.  A `parent`
- * given for an image that is not a differencing image is an error (the
- * library would ignore it).  Returns 0 or a negative errno. */
-int open_chain(const char *cmd, const char *path, const char *parent,
-	       unsigned flags, struct vdi_image **out);
+/* -b given once per level of a chain: the parent, then its parent... */
+#define CLI_MAX_PARENTS 32
+struct parents {
+	const char *path[CLI_MAX_PARENTS];
+	size_t n;
+};
+/* Add one -b.  Returns 0, or -1 after a message. */
+int add_parent(const char *cmd, struct parents *p, const char *path);
+
+/* vdi_open_chain() with the library's message on failure.  Parents given
+ * for an image that has none, or more than its chain has, are an error
+ * (the library would ignore them).  When the chain is what failed and
+ * `no_parent_hint` is set, says that --no-parent looks at the image
+ * alone.  Returns 0 or a negative errno. */
+int open_chain(const char *cmd, const char *path, const struct parents *p,
+	       unsigned flags, bool no_parent_hint, struct vdi_image **out);
 
 /* Images in the chain from `img` down: 1 for an image without parent. */
 unsigned chain_length(struct vdi_image *img);
@@ -62,6 +73,9 @@ struct chain_extent {
 	enum vdi_extent_kind kind;
 	unsigned depth;           /* 0: the image itself, 1: its parent... */
 	struct vdi_image *img;    /* the image the walk ended in */
+	/* UNALLOCATED in a differencing image opened without its parent
+	 * (VDI_OPEN_NO_PARENT): the bytes are the parent's, unknown here. */
+	bool in_missing_parent;
 };
 /* Returns 0, or a negative errno after a message naming `cmd`. */
 int chain_extent(const char *cmd, struct vdi_image *top, uint64_t off,

@@ -27,8 +27,8 @@ static void help(void)
 	      "point outside the data area or past the end of the file, blocks\n"
 	      "used twice, a wrong allocated-block count) and leaks (data\n"
 	      "blocks no entry uses).  Without -r the image is opened read-only\n"
-	      "and never changed.  A differencing image is checked alone, but\n"
-	      "its parent must be found and match it.\n"
+	      "and never changed.  A differencing image is checked alone: its\n"
+	      "parent need not be there, unless named with -b.\n"
 	      "\n"
 	      "  -r leaks       repair: fix the allocated-block count, cut leaked\n"
 	      "                 blocks off the end of the file\n"
@@ -37,9 +37,10 @@ static void help(void)
 	      "                 move blocks beyond the block count into range\n"
 	      "  --output=FMT   human (default) or json\n"
 	      "  -b, --parent=PARENT\n"
-	      "                 the parent of the differencing image FILE\n"
-	      "                 (default: looked for next to FILE; not with -r,\n"
-	      "                 whose repair finds it only there)\n"
+	      "                 also check that PARENT is the parent of the\n"
+	      "                 differencing image FILE and matches it; once\n"
+	      "                 per level (the parent, its parent...); not\n"
+	      "                 with -r\n"
 	      "  -f vdi         accepted for qemu-img compatibility\n"
 	      "  -q             quiet: print nothing, only set the exit status\n"
 	      "  -h, --help     show this help\n"
@@ -146,7 +147,7 @@ int cmd_check(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct problems probs = { .fmt = OUTPUT_HUMAN };
-	const char *parent = NULL;
+	struct parents parents = { 0 };
 	struct vdi_image *img = NULL;
 	struct vdi_check_result res;
 	struct vdi_repair_result fix;
@@ -159,7 +160,8 @@ int cmd_check(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, ":f:b:qr:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'b':
-			parent = optarg;
+			if (add_parent("check", &parents, optarg) < 0)
+				return CHECK_FAILED;
 			break;
 		case OPT_OUTPUT:
 			if (parse_output("check", optarg, &probs.fmt) < 0)
@@ -196,11 +198,11 @@ int cmd_check(int argc, char **argv)
 		return CHECK_FAILED;
 	}
 	path = argv[optind];
-	if (repair && parent) {
+	if (repair && parents.n) {
 		/* vdi_repair() opens the image with vdi_open(): a parent
 		 * named here would not be used. */
-		die_msg("check: -r cannot use -b: the repair finds the parent "
-			"of a differencing image only next to it");
+		die_msg("check: -r cannot use -b: the repair looks at the "
+			"image alone");
 		return CHECK_FAILED;
 	}
 
@@ -220,7 +222,10 @@ int cmd_check(int argc, char **argv)
 			       "Double checking the fixed image now...\n",
 			       fix.leaks_fixed, fix.corruptions_fixed);
 	}
-	ret = open_chain("check", path, parent, VDI_OPEN_RDONLY, &img);
+	/* The check needs nothing from the parents unless asked to. */
+	ret = open_chain("check", path, &parents,
+			 VDI_OPEN_RDONLY | (parents.n ? 0 : VDI_OPEN_NO_PARENT),
+			 false, &img);
 	if (ret < 0)
 		goto out;
 	ret = vdi_get_info(img, &in);

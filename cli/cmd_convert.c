@@ -49,7 +49,8 @@ static void help(void)
 	      "16)\n"
 	      "  -b, --parent=PARENT\n"
 	      "               the parent of the differencing image SRC\n"
-	      "               (default: looked for next to SRC)\n"
+	      "               (default: looked for next to SRC); once per\n"
+	      "               level: the parent, its parent...\n"
 	      "  -p           show a progress bar on standard error\n"
 	      "  -q           quiet: no progress bar\n"
 	      "  -h, --help   show this help\n", stdout);
@@ -450,7 +451,7 @@ int cmd_convert(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	enum image_format in_fmt = FORMAT_PROBE, out_fmt = FORMAT_RAW;
-	const char *parent = NULL;
+	struct parents parents = { 0 };
 	struct image_opts io = { 0 };
 	struct copy c = { 0 };
 	bool progress = false, quiet = false;
@@ -464,7 +465,8 @@ int cmd_convert(int argc, char **argv)
 				 NULL)) != -1) {
 		switch (ch) {
 		case 'b':
-			parent = optarg;
+			if (add_parent("convert", &parents, optarg) < 0)
+				return EXIT_FAIL;
 			break;
 		case 'f':
 			if (parse_format("-f", optarg, &in_fmt) < 0)
@@ -520,7 +522,7 @@ int cmd_convert(int argc, char **argv)
 	}
 	if (in_fmt == FORMAT_PROBE && probe(src_path, &in_fmt) < 0)
 		goto out;
-	if (parent && in_fmt != FORMAT_VDI) {
+	if (parents.n && in_fmt != FORMAT_VDI) {
 		die_msg("convert: -b names the parent of a differencing VDI "
 			"source; %s is raw", src_path);
 		goto out;
@@ -528,7 +530,7 @@ int cmd_convert(int argc, char **argv)
 	if (check_dest(dst_path) < 0)
 		goto out;
 
-	ret = in_fmt == FORMAT_VDI ? vdi_open_source(src_path, parent, depth,
+	ret = in_fmt == FORMAT_VDI ? vdi_open_source(src_path, &parents, depth,
 						     &c.src)
 				   : raw_open_source(src_path, depth, &c.src);
 	if (ret < 0)

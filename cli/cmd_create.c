@@ -41,7 +41,7 @@ static int parent_geometry(const char *parent, uint64_t *size, uint32_t *bs)
 {
 	struct vdi_image *img;
 	struct vdi_info info;
-	int ret = vdi_open(parent, VDI_OPEN_RDONLY, &img);
+	int ret = vdi_open(parent, VDI_OPEN_RDONLY | VDI_OPEN_NO_PARENT, &img);
 
 	if (ret == 0)
 		ret = vdi_get_info(img, &info);

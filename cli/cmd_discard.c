@@ -27,7 +27,8 @@ static void help(void)
 	      "  --all        the whole disk (no OFFSET and LENGTH)\n"
 	      "  -b, --parent=PARENT\n"
 	      "               the parent of the differencing image FILE\n"
-	      "               (default: looked for next to FILE)\n"
+	      "               (default: looked for next to FILE); once per\n"
+	      "               level: the parent, its parent...\n"
 	      "  -f vdi       accepted for qemu-img compatibility\n"
 	      "  -q           quiet: print nothing on success\n"
 	      "  -h, --help   show this help\n", stdout);
@@ -70,7 +71,8 @@ int range_command(int argc, char **argv, const struct range_command *cmd)
 	bool quiet = false, all = false;
 	uint64_t offset = 0, length = 0, disk;
 	int64_t before, after;
-	const char *path, *parent = NULL;
+	struct parents parents = { 0 };
+	const char *path;
 	char a[32];
 	int c, ret, want, status = EXIT_FAIL;
 
@@ -78,7 +80,8 @@ int range_command(int argc, char **argv, const struct range_command *cmd)
 	while ((c = getopt_long(argc, argv, ":f:b:qh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'b':
-			parent = optarg;
+			if (add_parent(cmd->name, &parents, optarg) < 0)
+				return EXIT_FAIL;
 			break;
 		case OPT_ALL:
 			all = true;
@@ -120,7 +123,7 @@ int range_command(int argc, char **argv, const struct range_command *cmd)
 		     parse_size("length", argv[optind + 2], &length) < 0))
 		return EXIT_FAIL;
 
-	if (open_chain(cmd->name, path, parent, 0, &img) < 0)
+	if (open_chain(cmd->name, path, &parents, 0, false, &img) < 0)
 		return EXIT_FAIL;
 	disk = vdi_get_size(img);
 	if (all) {

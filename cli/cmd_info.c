@@ -16,24 +16,28 @@
 
 #include "cli.h"
 
-enum { OPT_OUTPUT = 256, OPT_CHAIN };
+enum { OPT_OUTPUT = 256, OPT_CHAIN, OPT_NO_PARENT };
 
 static void help(void)
 {
 	fputs("Usage: vdi info [--output=human|json] [--backing-chain]\n"
-	      "                [-b PARENT] FILE\n"
+	      "                [-b PARENT]... [--no-parent] FILE\n"
 	      "\n"
 	      "Show the virtual size, the space used and the header fields of\n"
 	      "the VDI image FILE.  The image is opened read-only.  For a\n"
 	      "differencing image (a VirtualBox snapshot) the parent is shown\n"
-	      "as qemu-img shows a backing file; the parent must be found.\n"
+	      "as qemu-img shows a backing file; the parent must be found,\n"
+	      "unless --no-parent is given.\n"
 	      "\n"
 	      "  --output=FMT          human (default) or json\n"
 	      "  --backing-chain       show every image of the chain, FILE\n"
 	      "                        first, then its parent...; JSON output\n"
 	      "                        is then an array\n"
 	      "  -b, --parent=PARENT   the parent of the differencing image\n"
-	      "                        FILE (default: looked for next to FILE)\n"
+	      "                        FILE (default: looked for next to FILE);\n"
+	      "                        once per level: the parent, its parent...\n"
+	      "  --no-parent           show a differencing image alone, without\n"
+	      "                        opening its parent\n"
 	      "  -f vdi                accepted for qemu-img compatibility\n"
 	      "  -h, --help            show this help\n", stdout);
 }
@@ -216,6 +220,7 @@ int cmd_info(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, OPT_OUTPUT },
 		{ "backing-chain", no_argument, NULL, OPT_CHAIN },
+		{ "no-parent", no_argument, NULL, OPT_NO_PARENT },
 		{ "parent", required_argument, NULL, 'b' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -223,7 +228,9 @@ int cmd_info(int argc, char **argv)
 	enum output_format fmt = OUTPUT_HUMAN;
 	struct vdi_image *img = NULL, *cur;
 	struct report *reports = NULL;
-	const char *path, *parent = NULL;
+	struct parents parents = { 0 };
+	unsigned flags = VDI_OPEN_RDONLY;
+	const char *path;
 	bool chain = false;
 	unsigned n = 0, want;
 	int c, status = EXIT_FAIL;
@@ -239,7 +246,11 @@ int cmd_info(int argc, char **argv)
 			chain = true;
 			break;
 		case 'b':
-			parent = optarg;
+			if (add_parent("info", &parents, optarg) < 0)
+				return EXIT_FAIL;
+			break;
+		case OPT_NO_PARENT:
+			flags |= VDI_OPEN_NO_PARENT;
 			break;
 		case 'f':
 			if (require_vdi_format("info", optarg) < 0)
@@ -259,7 +270,11 @@ int cmd_info(int argc, char **argv)
 	}
 	path = argv[optind];
 
-	if (open_chain("info", path, parent, VDI_OPEN_RDONLY, &img) < 0)
+	if ((flags & VDI_OPEN_NO_PARENT) && parents.n) {
+		usage_error("info", "-b and --no-parent contradict each other");
+		return EXIT_FAIL;
+	}
+	if (open_chain("info", path, &parents, flags, true, &img) < 0)
 		return EXIT_FAIL;
 	want = chain ? chain_length(img) : 1;
 	reports = calloc(want, sizeof(*reports));

@@ -22,12 +22,13 @@
 
 #include "cli.h"
 
-enum { OPT_OUTPUT = 256, OPT_START, OPT_MAXLEN };
+enum { OPT_OUTPUT = 256, OPT_START, OPT_MAXLEN, OPT_NO_PARENT };
 
 static void help(void)
 {
 	fputs("Usage: vdi map [--output=human|json] [--start-offset=OFFSET]\n"
-	      "               [--max-length=LENGTH] [-b PARENT] FILE\n"
+	      "               [--max-length=LENGTH] [-b PARENT]... [--no-parent]\n"
+	      "               FILE\n"
 	      "\n"
 	      "Show which ranges of the virtual disk of the VDI image FILE hold\n"
 	      "data and where in FILE that data lies, in the format of qemu-img\n"
@@ -35,13 +36,18 @@ static void help(void)
 	      "output lists every range.  For a differencing image, data found\n"
 	      "in a parent has the parent's depth (1 for the parent, 2 for its\n"
 	      "parent...) and an offset in the parent's file; ranges free in\n"
-	      "every image of the chain are \"present\": false.\n"
+	      "every image of the chain are \"present\": false.  With\n"
+	      "--no-parent, ranges that the parent would supply are\n"
+	      "\"present\": false, \"zero\": false at depth 1.\n"
 	      "\n"
 	      "  --output=FMT            human (default) or json\n"
 	      "  --start-offset=OFFSET   begin at this virtual offset\n"
 	      "  --max-length=LENGTH     describe at most LENGTH bytes\n"
 	      "  -b, --parent=PARENT     the parent of the differencing image\n"
-	      "                          FILE (default: looked for next to FILE)\n"
+	      "                          FILE (default: looked for next to FILE);\n"
+	      "                          once per level: the parent, its parent...\n"
+	      "  --no-parent             map a differencing image alone, without\n"
+	      "                          opening its parent\n"
 	      "  -f vdi                  accepted for qemu-img compatibility\n"
 	      "  -h, --help              show this help\n", stdout);
 }
@@ -198,6 +204,13 @@ static int walk(struct mapper *m, uint64_t start, uint64_t end)
 					   .depth = ext.depth, .zero = true,
 					   .present = ext.kind != VDI_EXTENT_UNALLOCATED ||
 						      ext.depth == 0 };
+
+			/* The parent that was not opened holds these bytes. */
+			if (ext.in_missing_parent) {
+				e.depth++;
+				e.zero = false;
+				e.present = false;
+			}
 			add(m, &e);
 		}
 		pos += len;
@@ -248,19 +261,26 @@ int cmd_map(int argc, char **argv)
 		{ "start-offset", required_argument, NULL, OPT_START },
 		{ "max-length", required_argument, NULL, OPT_MAXLEN },
 		{ "parent", required_argument, NULL, 'b' },
+		{ "no-parent", no_argument, NULL, OPT_NO_PARENT },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct mapper m = { .fmt = OUTPUT_HUMAN };
 	uint64_t start = 0, maxlen = UINT64_MAX, size, end;
-	const char *path, *parent = NULL;
+	struct parents parents = { 0 };
+	unsigned flags = VDI_OPEN_RDONLY;
+	const char *path;
 	int c, status = EXIT_FAIL;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":f:b:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'b':
-			parent = optarg;
+			if (add_parent("map", &parents, optarg) < 0)
+				return EXIT_FAIL;
+			break;
+		case OPT_NO_PARENT:
+			flags |= VDI_OPEN_NO_PARENT;
 			break;
 		case OPT_OUTPUT:
 			if (parse_output("map", optarg, &m.fmt) < 0)
@@ -292,7 +312,11 @@ int cmd_map(int argc, char **argv)
 	}
 	path = argv[optind];
 
-	if (open_chain("map", path, parent, VDI_OPEN_RDONLY, &m.img) < 0)
+	if ((flags & VDI_OPEN_NO_PARENT) && parents.n) {
+		usage_error("map", "-b and --no-parent contradict each other");
+		return EXIT_FAIL;
+	}
+	if (open_chain("map", path, &parents, flags, true, &m.img) < 0)
 		return EXIT_FAIL;
 	if (open_layers(&m) < 0)
 		goto out;

@@ -46,9 +46,12 @@ enum image_format { FORMAT_PROBE, FORMAT_RAW, FORMAT_VDI };
 
 /* Sources.  Messages are printed here; the return value is 0 or -1.  A
  * VDI source that is a differencing image is read through its parents;
- * `parent` names its parent (NULL: the library looks next to it). */
+ * `parents` names its parents (-b; NULL or none: the library looks next
+ * to each image). */
+struct parents;
 int raw_open_source(const char *path, unsigned depth, struct endpoint **out);
-int vdi_open_source(const char *path, const char *parent, unsigned depth,
+int vdi_open_source(const char *path, const struct parents *parents,
+		    unsigned depth,
 		    struct endpoint **out);
 /* Destinations, on a file that tmpfile.c made.  For raw: `fd` is the empty
  * temporary file, truncated here to `size`; `path` names it in messages.

@@ -120,7 +120,8 @@ static const struct endpoint_ops vdi_ops = {
 	.abort = v_abort,
 };
 
-static int v_open(const char *path, const char *parent, bool writable,
+static int v_open(const char *path, const struct parents *parents,
+		  bool writable,
 		  unsigned depth, struct endpoint **out)
 {
 	struct vdi_ep *v = calloc(1, sizeof(*v));
@@ -130,8 +131,8 @@ static int v_open(const char *path, const char *parent, bool writable,
 		die_msg("out of memory");
 		return -1;
 	}
-	ret = open_chain("convert", path, parent,
-			 writable ? 0 : VDI_OPEN_RDONLY, &v->img);
+	ret = open_chain("convert", path, parents,
+			 writable ? 0 : VDI_OPEN_RDONLY, false, &v->img);
 	if (ret < 0) {
 		free(v);
 		return -1;
@@ -151,10 +152,10 @@ static int v_open(const char *path, const char *parent, bool writable,
 	return 0;
 }
 
-int vdi_open_source(const char *path, const char *parent, unsigned depth,
-		    struct endpoint **out)
+int vdi_open_source(const char *path, const struct parents *parents,
+		    unsigned depth, struct endpoint **out)
 {
-	return v_open(path, parent, false, depth, out);
+	return v_open(path, parents, false, depth, out);
 }
 
 int vdi_open_dest(const char *path, unsigned depth, struct endpoint **out)

@@ -85,9 +85,29 @@ static char *find_parent(const struct vdi_image *img)
 	return found;
 }
 
-int vdi_chain_open_parent(struct vdi_image *img, const char *parent_path,
-			  unsigned depth)
+/* The modification UUID vdi_commit gives the parent of `child`: derived
+ * from the child's creation UUID and the parent state the child was made
+ * from, so that an interrupted commit is recognised when it runs again. */
+static void commit_uuid(const struct vdi_image *child, unsigned char out[16])
 {
+	/* A name-based (SHA-1) UUID in a namespace of our own. */
+	static const uuid_t ns = { 0x6c, 0x69, 0x62, 0x76, 0x64, 0x69, 0x4f,
+				   0x1c, 0x8d, 0x0a, 0x63, 0x6f, 0x6d, 0x6d,
+				   0x69, 0x74 };
+	unsigned char name[32];
+	uuid_t u;
+
+	memcpy(name, child->hdr.uuid_create, 16);
+	memcpy(name + 16, child->hdr.uuid_parent_modify, 16);
+	uuid_generate_sha1(u, ns, (const char *)name, sizeof(name));
+	vdi_uuid_swap(out, u);
+}
+
+int vdi_chain_open_parent(struct vdi_image *img, const char *const *parents,
+			  size_t nparents, unsigned depth)
+{
+	const char *parent_path = nparents ? parents[0] : NULL;
+	unsigned char resumed[16];
 	struct vdi_image *parent;
 	char *path;
 	char a[37], b[37];
@@ -105,8 +125,10 @@ int vdi_chain_open_parent(struct vdi_image *img, const char *parent_path,
 				 "found next to it; name it explicitly", a);
 	}
 	/* Parents are only read. */
-	ret = vdi_open_depth(path, (img->flags & ~VDI_OPEN_RDONLY) |
-				   VDI_OPEN_RDONLY, NULL, depth + 1, &parent);
+	ret = vdi_open_depth(path, (img->flags & ~VDI_OPEN_COMMIT) |
+				   VDI_OPEN_RDONLY,
+			     nparents ? parents + 1 : NULL,
+			     nparents ? nparents - 1 : 0, depth + 1, &parent);
 	if (ret < 0) {
 		free(path);
 		return ret;
@@ -118,13 +140,19 @@ int vdi_chain_open_parent(struct vdi_image *img, const char *parent_path,
 				"parent %s has UUID %s, but the image links "
 				"to %s", path, a, b);
 	} else if (memcmp(parent->hdr.uuid_modify, img->hdr.uuid_parent_modify,
-			  16)) {
+			  16) &&
+		   !((img->flags & VDI_OPEN_COMMIT) &&
+		     (commit_uuid(img, resumed),
+		      !memcmp(parent->hdr.uuid_modify, resumed, 16)))) {
 		uuid_text(parent->hdr.uuid_modify, a);
 		uuid_text(img->hdr.uuid_parent_modify, b);
 		ret = vdi_error(-ESTALE, "vdi_open", img->path,
 				"parent %s was modified after this image was "
 				"made from it (modification UUID %s, expected "
-				"%s)", path, a, b);
+				"%s)%s", path, a, b,
+				img->flags & VDI_OPEN_COMMIT
+					? ", and not by a commit of this image"
+					: "");
 	} else if (parent->disk_size != img->disk_size ||
 		   parent->hdr.block_size != img->hdr.block_size) {
 		ret = vdi_error(-EINVAL, "vdi_open", img->path,
@@ -164,8 +192,10 @@ int vdi_chain_copy_up(struct vdi_image *img, uint32_t vb, uint64_t index)
 	uint32_t e;
 	int ret;
 
-	if (!img->parent || vdi_map_get(img, vb) != VDI_BMAP_FREE)
+	if (vdi_map_get(img, vb) != VDI_BMAP_FREE)
 		return 0;
+	if (!img->parent)
+		return vdi_chain_no_parent(img, vb, "vdi_queue_submit");
 	src = vdi_chain_resolve(img->parent, vb, &e);
 	if (!vdi_entry_is_data(e))
 		return 0;
@@ -190,6 +220,15 @@ int vdi_chain_copy_up(struct vdi_image *img, uint32_t vb, uint64_t index)
 	return 0;
 }
 
+int vdi_chain_no_parent(struct vdi_image *img, uint32_t vb, const char *fn)
+{
+	if (img->hdr.type != VDI_TYPE_DIFF)
+		return 0;
+	return vdi_error(-ENOLINK, fn, img->path,
+			 "block %" PRIu32 " is in the parent image, which was "
+			 "not opened (VDI_OPEN_NO_PARENT)", vb);
+}
+
 struct vdi_image *vdi_get_parent(struct vdi_image *img)
 {
 	return img->parent;
@@ -200,19 +239,41 @@ const char *vdi_get_filename(const struct vdi_image *img)
 	return img->path;
 }
 
-/* Merge the child's blocks into its parent, then point the child at the
- * parent's new modification UUID (its view is unchanged: it holds the same
- * data the parent now has). */
+/* Write the header now and make it durable. */
+static int write_header_now(struct vdi_image *img)
+{
+	int ret;
+
+	pthread_mutex_lock(&img->lock);
+	img->header_dirty = true;
+	ret = vdi_image_writeback_sync(img);
+	if (ret == 0)
+		ret = vdi_image_sync(img);
+	pthread_mutex_unlock(&img->lock);
+	return ret;
+}
+
+/* Merge the child's blocks into its parent.  Order:
+ *  1. the parent gets its new modification UUID, durably, before any of
+ *     its data changes: images made from its old state (the child's
+ *     siblings) see the change even if the commit stops half way;
+ *  2. the child records that UUID: its view is unchanged by the copy, which
+ *     only puts into the parent what the child already holds;
+ *  3. the blocks are copied and the parent flushed.
+ * Stopped anywhere, the commit runs again: after step 2 the two images
+ * agree; between 1 and 2 the parent carries the UUID this child's commit
+ * derives (commit_uuid), which the child's open accepts. */
 int vdi_commit(const char *path, const char *parent_path,
 	       vdi_progress_fn progress, void *opaque)
 {
 	struct vdi_image *child, *parent = NULL;
-	unsigned char *buf = NULL;
+	unsigned char *buf = NULL, u[16];
 	char *ppath = NULL;
 	uint32_t vb;
 	int ret;
 
-	ret = vdi_open_depth(path, 0, parent_path, 0, &child);
+	ret = vdi_open_depth(path, VDI_OPEN_COMMIT, &parent_path,
+			     parent_path ? 1 : 0, 0, &child);
 	if (ret < 0)
 		return ret;
 	if (!child->parent) {
@@ -228,7 +289,21 @@ int vdi_commit(const char *path, const char *parent_path,
 		ret = -ENOMEM;
 		goto out;
 	}
-	ret = vdi_open_depth(ppath, 0, NULL, 1, &parent);
+	ret = vdi_open_depth(ppath, 0, NULL, 0, 1, &parent);
+	if (ret < 0)
+		goto out;
+	commit_uuid(child, u);
+	if (memcmp(parent->hdr.uuid_modify, u, 16)) {
+		memcpy(parent->hdr.uuid_modify, u, 16);
+		ret = write_header_now(parent);
+	}
+	/* No other modification UUID for the writes below. */
+	parent->modify_set = true;
+	parent->written = true;
+	if (ret == 0) {
+		memcpy(child->hdr.uuid_parent_modify, u, 16);
+		ret = write_header_now(child);
+	}
 	if (ret < 0)
 		goto out;
 	buf = malloc(child->slot_size);
@@ -260,16 +335,8 @@ int vdi_commit(const char *path, const char *parent_path,
 	if (ret == 0)
 		ret = vdi_flush(parent);
 	if (ret == 0) {
-		/* The parent's new modification UUID, as written at close. */
-		memcpy(child->hdr.uuid_parent_modify, parent->hdr.uuid_modify, 16);
 		ret = vdi_close(parent);
 		parent = NULL;
-	}
-	if (ret == 0) {
-		pthread_mutex_lock(&child->lock);
-		child->header_dirty = true;
-		child->written = true;
-		pthread_mutex_unlock(&child->lock);
 	}
 out:
 	free(buf);

@@ -89,7 +89,7 @@ static int fill_header(struct vdi_header *h, uint64_t size,
 			return vdi_error(-EINVAL, "vdi_create", path,
 					 "the image cannot be its own parent");
 
-		ret = vdi_open(o->parent, VDI_OPEN_RDONLY, &p);
+		ret = vdi_open(o->parent, VDI_OPEN_RDONLY | VDI_OPEN_NO_PARENT, &p);
 		if (ret < 0)
 			return ret;
 		if (size && size != p->disk_size)

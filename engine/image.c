@@ -162,17 +162,31 @@ static void free_image(struct vdi_image *img)
 
 int vdi_open(const char *path, unsigned flags, struct vdi_image **out)
 {
-	return vdi_open_depth(path, flags, NULL, 0, out);
+	return vdi_open_chain(path, flags, NULL, 0, out);
 }
 
 int vdi_open_parent(const char *path, unsigned flags, const char *parent,
 		    struct vdi_image **out)
 {
-	return vdi_open_depth(path, flags, parent, 0, out);
+	return vdi_open_chain(path, flags, &parent, parent ? 1 : 0, out);
 }
 
-int vdi_open_depth(const char *path, unsigned flags, const char *parent,
-		   unsigned depth, struct vdi_image **out)
+int vdi_open_chain(const char *path, unsigned flags,
+		   const char *const *parents, size_t nparents,
+		   struct vdi_image **out)
+{
+	*out = NULL;
+	if (flags & ~VDI_OPEN_PUBLIC_FLAGS) {
+		vdi_error_clear();
+		return vdi_error(-EINVAL, "vdi_open", path,
+				 "unknown flags 0x%x", flags);
+	}
+	return vdi_open_depth(path, flags, parents, nparents, 0, out);
+}
+
+int vdi_open_depth(const char *path, unsigned flags,
+		   const char *const *parents, size_t nparents, unsigned depth,
+		   struct vdi_image **out)
 {
 	struct vdi_image *img;
 	struct stat st;
@@ -182,7 +196,7 @@ int vdi_open_depth(const char *path, unsigned flags, const char *parent,
 
 	*out = NULL;
 	vdi_error_clear();
-	if (flags & ~(VDI_OPEN_RDONLY | VDI_OPEN_DIRECT | VDI_OPEN_NOLOCK))
+	if (flags & ~(VDI_OPEN_PUBLIC_FLAGS | VDI_OPEN_COMMIT))
 		return vdi_error(-EINVAL, "vdi_open", path,
 				 "unknown flags 0x%x", flags);
 	img = calloc(1, sizeof(*img));
@@ -258,8 +272,8 @@ int vdi_open_depth(const char *path, unsigned flags, const char *parent,
 	}
 	img->dio_align = (flags & VDI_OPEN_DIRECT) ? query_dio_align(img->fd)
 						   : 1;
-	if (img->hdr.type == VDI_TYPE_DIFF) {
-		ret = vdi_chain_open_parent(img, parent, depth);
+	if (img->hdr.type == VDI_TYPE_DIFF && !(flags & VDI_OPEN_NO_PARENT)) {
+		ret = vdi_chain_open_parent(img, parents, nparents, depth);
 		if (ret < 0)
 			goto out_free;
 	}

@@ -117,17 +117,29 @@ int vdi_image_alloc(struct vdi_image *img, uint32_t vb, bool full,
  * change.  Takes the lock. */
 void vdi_image_touch(struct vdi_image *img);
 
-/* vdi_open with an explicit parent path (or NULL to search) and the depth
- * in a chain.  (image.c) */
-int vdi_open_depth(const char *path, unsigned flags, const char *parent,
-		   unsigned depth, struct vdi_image **out);
+/* Internal open flag (vdi_commit): accept a parent whose modification
+ * UUID is the one an interrupted commit of this image gave it. */
+#define VDI_OPEN_COMMIT 0x80000000u
+#define VDI_OPEN_PUBLIC_FLAGS                                              \
+	(VDI_OPEN_RDONLY | VDI_OPEN_DIRECT | VDI_OPEN_NOLOCK |              \
+	 VDI_OPEN_NO_PARENT)
+
+/* vdi_open with the paths of the first `nparents` parents (NULL entries
+ * are searched for) and the depth in a chain.  (image.c) */
+int vdi_open_depth(const char *path, unsigned flags,
+		   const char *const *parents, size_t nparents, unsigned depth,
+		   struct vdi_image **out);
 
 /* chain.c: open and check the parent of a differencing image; find which
  * image of the chain holds block `vb` (its entry in *entry: data, ZERO, or
  * FREE at the end of the chain); copy a block up from the parent chain
  * into physical block `index` of `img`. */
-int vdi_chain_open_parent(struct vdi_image *img, const char *parent_path,
-			  unsigned depth);
+int vdi_chain_open_parent(struct vdi_image *img, const char *const *parents,
+			  size_t nparents, unsigned depth);
+/* A differencing image opened with VDI_OPEN_NO_PARENT was asked for block
+ * `vb` of its parent: -ENOLINK with a message (0 for other images, whose
+ * free blocks are zeros). */
+int vdi_chain_no_parent(struct vdi_image *img, uint32_t vb, const char *fn);
 struct vdi_image *vdi_chain_resolve(struct vdi_image *img, uint32_t vb,
 				    uint32_t *entry);
 int vdi_chain_copy_up(struct vdi_image *img, uint32_t vb, uint64_t index);

@@ -260,6 +260,10 @@ void vdi_prep_rw(struct vdi_queue *q, struct vdi_req *r)
 
 		if (r->op == OP_READ && e == VDI_BMAP_FREE && img->parent)
 			src = vdi_chain_resolve(img, vb, &e);
+		else if (r->op == OP_READ && e == VDI_BMAP_FREE &&
+			 (ret = vdi_chain_no_parent(img, vb,
+						    "vdi_queue_submit")) < 0)
+			break;
 		if (vdi_entry_is_data(e) && vdi_entry_is_bad(src, e)) {
 			ret = vdi_error(-EIO, "vdi_queue_submit", src->path,
 					"block %" PRIu32 " maps to physical "
@@ -385,6 +389,10 @@ void vdi_prep_zero(struct vdi_queue *q, struct vdi_req *r)
 
 			/* Free in a differencing image: zeros over part of
 			 * the parent's block need the block copied up. */
+			if (e == VDI_BMAP_FREE && !img->parent &&
+			    (ret = vdi_chain_no_parent(img, vb,
+						       "vdi_queue_submit")) < 0)
+				break;
 			if (e != VDI_BMAP_FREE || !img->parent ||
 			    !vdi_entry_is_data((vdi_chain_resolve(img, vb, &pe), pe)))
 				continue;

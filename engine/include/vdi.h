@@ -47,6 +47,11 @@ enum vdi_image_type {
 #define VDI_OPEN_RDONLY 0x1u /* read-only; takes a shared lock */
 #define VDI_OPEN_DIRECT 0x2u /* O_DIRECT; unaligned requests still work */
 #define VDI_OPEN_NOLOCK 0x4u /* take no OFD lock (the caller serialises) */
+/* A differencing image alone, without its parent chain: for looking at or
+ * repairing the image itself.  Reads of blocks that would come from the
+ * parent, and partial writes that would copy a parent's block up, fail with
+ * -ENOLINK; everything else works. */
+#define VDI_OPEN_NO_PARENT 0x8u
 
 /* Open an existing image.  Takes OFD locks in QEMU's byte-lock scheme: one
  * writer or many readers, among libvdi and QEMU processes alike; -EBUSY
@@ -60,6 +65,13 @@ int vdi_open(const char *path, unsigned flags, struct vdi_image **out);
  * block size does not match is a clear error (-EINVAL, -ESTALE). */
 int vdi_open_parent(const char *path, unsigned flags, const char *parent,
 		    struct vdi_image **out);
+
+/* vdi_open_parent naming more of the chain: parents[0] is the image's
+ * parent, parents[1] that parent's parent, and so on; a NULL entry, or a
+ * level past `nparents`, is looked for by UUID next to its child. */
+int vdi_open_chain(const char *path, unsigned flags,
+		   const char *const *parents, size_t nparents,
+		   struct vdi_image **out);
 
 /* The parent of a differencing image (NULL otherwise), and the path an
  * image was opened by: to walk a chain. */

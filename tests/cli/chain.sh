@@ -226,16 +226,41 @@ is "human --backing-chain: blank lines between them" "$(grep -c '^$' "$T/v.txt")
 mkdir "$T/away"
 mv "$T/base.vdi" "$T/away/base.vdi"
 base_uuid=$(uuid_at "$T/away/base.vdi" 0x188)
-for cmd in info map check convert; do
+for cmd in info map convert; do
 	if [ $cmd = convert ]; then
 		exits "$cmd of a child without its parent" 1 "$VDI" convert -O raw "$T/child.vdi" "$T/x.raw"
+		lines=1
 	else
 		exits "$cmd of a child without its parent" 1 "$VDI" $cmd "$T/child.vdi"
+		lines=2
 	fi
 	grep -q "^vdi: vdi_open: .*child.vdi: differencing image: no parent with UUID $base_uuid" "$T/last.err" &&
-		[ "$(err_lines)" = 1 ]
-	_result $? "$cmd: one line, the library's 'no parent with UUID' message"
+		[ "$(err_lines)" = $lines ]
+	_result $? "$cmd: the library's 'no parent with UUID' message"
+	if [ $cmd != convert ]; then
+		grep -q "^vdi: $cmd: hint: --no-parent looks at .*child.vdi alone" "$T/last.err"
+		_result $? "$cmd: the hint names --no-parent"
+	fi
 done
+# The image alone: its own metadata needs no parent.
+ok "check of a child without its parent" "$VDI" check "$T/child.vdi"
+"$VDI" create "$T/away/other.vdi" "$("$VDI" info --output=json "$T/child.vdi" --no-parent | python3 -c 'import json,sys; print(json.load(sys.stdin)["virtual-size"])')" >/dev/null
+exits "check -b with a wrong parent still fails" 1 "$VDI" check -b "$T/away/other.vdi" "$T/child.vdi"
+ok "info --no-parent" "$VDI" info --no-parent --output=json "$T/child.vdi"
+is "  shows the link UUID" "$(json_get "$T/last.out" 'j["format-specific"]["data"]["link-uuid"]')" "$base_uuid"
+is "  and no backing file" "$(json_get "$T/last.out" '"backing-filename" in j')" "False"
+exits "info -b and --no-parent together" 1 "$VDI" info --no-parent -b "$T/away/base.vdi" "$T/child.vdi"
+ok "map --no-parent" "$VDI" map --no-parent --output=json "$T/child.vdi"
+python3 -c '
+import json, sys
+m = json.load(open(sys.argv[1]))
+own = [e for e in m if e["depth"] == 0]
+rest = [e for e in m if e["depth"] == 1]
+assert own and rest, m
+assert all(e["data"] for e in own if not e["zero"]), m
+assert all(not e["present"] and not e["zero"] and not e["data"] for e in rest), m
+' "$T/last.out"
+_result $? "  the parent's ranges are depth 1, not present, not zero"
 ok "info -b names the moved parent" "$VDI" info -b "$T/away/base.vdi" "$T/child.vdi"
 grep -q "^backing file: $T/away/base.vdi" "$T/last.out"
 _result $? "info -b shows the parent as named"
@@ -336,5 +361,20 @@ exits "resize of a child" 1 "$VDI" resize "$T/child.vdi" +1M
 grep -q "differencing image" "$T/last.err"
 _result $? "resize says it is a differencing image"
 ok "the child still opens" "$VDI" info "$T/child.vdi"
+
+# --- Every level named: -b once per level, images in separate directories. ---
+mkdir -p "$T/l0" "$T/l1" "$T/l2"
+make_sparse "$T/l0.raw" $((4 * 1048576)) 100000 0 3000000
+"$VDI" convert -O vdi "$T/l0.raw" "$T/l0/base.vdi" >/dev/null
+"$VDI" create -b "$T/l0/base.vdi" "$T/l1/mid.vdi" >/dev/null
+ok "create over a parent whose own parent is elsewhere" "$VDI" create -b "$T/l1/mid.vdi" "$T/l2/top.vdi"
+exits "one -b is not enough when the grandparent is elsewhere" 1 "$VDI" info -b "$T/l1/mid.vdi" "$T/l2/top.vdi"
+ok "info with two -b" "$VDI" info --backing-chain -b "$T/l1/mid.vdi" -b "$T/l0/base.vdi" "$T/l2/top.vdi"
+is "  shows three images" "$(grep -c '^image: ' "$T/last.out")" 3
+ok "convert with two -b" "$VDI" convert -O raw -b "$T/l1/mid.vdi" -b "$T/l0/base.vdi" "$T/l2/top.vdi" "$T/l2.raw"
+ok "  reads the base's data" cmp "$T/l0.raw" "$T/l2.raw"
+exits "three -b for a chain of two parents" 1 "$VDI" map -b "$T/l1/mid.vdi" -b "$T/l0/base.vdi" -b "$T/l0/base.vdi" "$T/l2/top.vdi"
+grep -q "has 2 parents, but 3 were named" "$T/last.err"
+_result $? "  says how many parents there are"
 
 done_testing
