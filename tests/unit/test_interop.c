@@ -254,3 +254,100 @@ Test(interop, legacy_0x_image_reads_and_stays_read_only)
 	free(b);
 	free(got);
 }
+
+/* Differencing images over real VirtualBox- and QEMU-made parents (their
+ * 512 B, 4 KiB alignments, a 384-byte header, an odd disk size): a child
+ * made by libvdi reads the parent through, copies a parent's block up on a
+ * partial write, and commits back into a parent that qemu-img then finds
+ * clean.  Compared over the first 2 MiB and the last MiB of each disk. */
+Test(interop, differencing_children_of_real_images)
+{
+	const char *dir = getenv("VDI_FIXTURES");
+	static const char *const parents[] = {
+		"pyVBox/TestHD-sunvbox-2009.vdi",
+		"tritium-os/test-vbox-convertfromraw-floppy.vdi",
+		"tritium-os/test-qemu-created-hdr384.vdi",
+		"tritium-os/test-qemu-created-then-vbox-upgraded-hdr400.vdi",
+	};
+	size_t i;
+
+	if (!dir || access(dir, R_OK) != 0)
+		cr_skip_test("fixtures not found (VDI_FIXTURES=%s)", dir ? dir : "");
+	for (i = 0; i < sizeof(parents) / sizeof(parents[0]); i++) {
+		char name[64], src[1024];
+		const char *parent, *child;
+		struct vdi_create_opts o = { 0 };
+		struct vdi_image *img;
+		uint64_t size, tail, len[2], at[2];
+		unsigned char *want[2], *got = malloc(2 * MiB), patch[3000];
+		int r;
+
+		snprintf(name, sizeof(name), "real-parent-%zu.vdi", i);
+		parent = tpath(name);
+		snprintf(name, sizeof(name), "real-child-%zu.vdi", i);
+		child = tpath(name);
+		snprintf(src, sizeof(src), "%s/%s", dir, parents[i]);
+		cr_assert_eq(sh("cp %s %s && rm -f %s", src, parent, child), 0);
+
+		cr_assert_eq(vdi_open(parent, VDI_OPEN_RDONLY, &img), 0, "%s",
+			     vdi_errmsg());
+		size = vdi_get_size(img);
+		tail = size > 3 * MiB ? size - MiB : 2 * MiB;
+		at[0] = 0;
+		len[0] = size < 2 * MiB ? size : 2 * MiB;
+		at[1] = tail < size ? tail : size;
+		len[1] = size - at[1];
+		for (r = 0; r < 2; r++) {
+			want[r] = malloc(2 * MiB);
+			cr_assert_eq(vdi_pread(img, want[r], len[r], at[r]),
+				     (ssize_t)len[r]);
+		}
+		vdi_close(img);
+
+		o.parent = parent;
+		cr_assert_eq(vdi_create(child, 0, &o), 0, "%s", vdi_errmsg());
+		/* Two fixtures are the same image (same UUIDs): name the
+		 * parent rather than have it looked for. */
+		cr_assert_eq(vdi_open_parent(child, 0, parent, &img), 0, "%s",
+			     vdi_errmsg());
+		pattern(patch, sizeof(patch), 40 + i);
+		/* Inside the first block: the parent's block is copied up. */
+		cr_assert_eq(vdi_pwrite(img, patch, sizeof(patch), 1000),
+			     (ssize_t)sizeof(patch), "%s", vdi_errmsg());
+		memcpy(want[0] + 1000, patch, sizeof(patch));
+		/* At the very end of the disk (a partial last block for the
+		 * floppy). */
+		cr_assert_eq(vdi_pwrite(img, patch, 512, size - 512), 512);
+		if (len[1])
+			memcpy(want[1] + len[1] - 512, patch, 512);
+		else
+			memcpy(want[0] + len[0] - 512, patch, 512);
+		cr_assert_eq(vdi_close(img), 0);
+
+		for (int pass = 0; pass < 2; pass++) {
+			const char *path = pass == 0 ? child : parent;
+
+			cr_assert_eq(vdi_open_parent(path, VDI_OPEN_RDONLY,
+						     pass ? NULL : parent, &img),
+				     0, "%s", vdi_errmsg());
+			for (r = 0; r < 2; r++) {
+				cr_assert_eq(vdi_pread(img, got, len[r], at[r]),
+					     (ssize_t)len[r]);
+				cr_assert_eq(memcmp(got, want[r], len[r]), 0,
+					     "%s: %s, range %d", parents[i],
+					     pass ? "parent after commit" : "child",
+					     r);
+			}
+			vdi_close(img);
+			if (pass == 0)
+				cr_assert_eq(vdi_commit(child, parent, NULL, NULL),
+					     0, "%s", vdi_errmsg());
+		}
+		if (have("qemu-img"))
+			cr_assert_eq(sh("qemu-img check -q %s", parent), 0,
+				     "%s after commit", parents[i]);
+		free(want[0]);
+		free(want[1]);
+		free(got);
+	}
+}
