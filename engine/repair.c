@@ -389,7 +389,8 @@ int vdi_repair(const char *path, unsigned what,
 	if (ret < 0)
 		goto out;
 	/* What is wrong, in the words of vdi_check. */
-	ret = vdi_open(path, VDI_OPEN_RDONLY | VDI_OPEN_NOLOCK, &ro);
+	ret = vdi_open(path, VDI_OPEN_RDONLY | VDI_OPEN_NOLOCK | VDI_OPEN_NO_PARENT,
+		       &ro);
 	if (ret == 0)
 		ret = vdi_check(ro, &res->before, report, opaque);
 	vdi_close(ro);

@@ -244,6 +244,9 @@ for cmd in info map convert; do
 done
 # The image alone: its own metadata needs no parent.
 ok "check of a child without its parent" "$VDI" check "$T/child.vdi"
+sum=$(sha256sum <"$T/child.vdi")
+ok "check -r all of a child without its parent" "$VDI" check -r all "$T/child.vdi"
+is "  a clean child is left as it was" "$(sha256sum <"$T/child.vdi")" "$sum"
 "$VDI" create "$T/away/other.vdi" "$("$VDI" info --output=json "$T/child.vdi" --no-parent | python3 -c 'import json,sys; print(json.load(sys.stdin)["virtual-size"])')" >/dev/null
 exits "check -b with a wrong parent still fails" 1 "$VDI" check -b "$T/away/other.vdi" "$T/child.vdi"
 ok "info --no-parent" "$VDI" info --no-parent --output=json "$T/child.vdi"
