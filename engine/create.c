@@ -78,6 +78,13 @@ static int fill_header(struct vdi_header *h, uint64_t size,
 	char why[256];
 	int ret;
 
+	for (size_t i = 0; o && i < sizeof(o->reserved) / sizeof(o->reserved[0]);
+	     i++)
+		if (o->reserved[i])
+			return vdi_error(-EINVAL, "vdi_create", path,
+					 "reserved[%zu] of vdi_create_opts is "
+					 "not zero (zero the whole structure)",
+					 i);
 	if (o && o->parent) {
 		struct vdi_image *p;
 		char *a = realpath(o->parent, NULL), *b = realpath(path, NULL);

@@ -640,6 +640,7 @@ int vdi_get_info(struct vdi_image *img, struct vdi_info *info)
 
 void vdi_get_stats(struct vdi_image *img, struct vdi_stats *st)
 {
+	memset(st, 0, sizeof(*st));
 	st->sqes = atomic_load(&img->stats.sqes);
 	st->enters = atomic_load(&img->stats.enters);
 	st->data_read_bytes = atomic_load(&img->stats.data_read_bytes);

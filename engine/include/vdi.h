@@ -10,6 +10,12 @@
  * the image; a queue is used by one thread at a time.  The synchronous calls
  * (vdi_pread, vdi_pwrite, vdi_flush) use a queue owned by the calling thread
  * and created on first use.
+ *
+ * Structures: those the library fills end in reserved space that it
+ * zeroes; those the caller fills (struct vdi_create_opts) must be zeroed
+ * whole, reserved space included.  Later fields come out of that space,
+ * so a structure keeps its size within a symbol version
+ * (tests/abi/sizes.c holds them to it).
  */
 #ifndef LIBVDI_VDI_H
 #define LIBVDI_VDI_H
@@ -99,6 +105,7 @@ struct vdi_create_opts {
 	 * must be 0 or the parent's, the block size is the parent's, and the
 	 * link and parent-modification UUIDs are the parent's. */
 	const char *parent;
+	uint64_t reserved[6];     /* zero: room for later options */
 };
 
 /* Create a new image of `size` bytes (rounded up to 512).  `opts` may be
@@ -133,6 +140,7 @@ struct vdi_info {
 	unsigned char uuid_parent_modify[16];
 	char description[257];
 	char banner[65];
+	uint64_t reserved[8];      /* zeroed: room for later fields */
 };
 
 int vdi_get_info(struct vdi_image *img, struct vdi_info *info);
@@ -179,6 +187,7 @@ struct vdi_check_result {
 	uint32_t holes;            /* unused blocks already punched out of the
 				    * file (no space used; not leaks) */
 	uint64_t image_end_offset; /* where the last used data ends */
+	uint64_t reserved[6];      /* zeroed: room for later fields */
 };
 
 /* Called once for each problem found, with a one-line description. */
@@ -284,6 +293,7 @@ struct vdi_compact_result {
 	uint64_t file_size_before, file_size_after;
 	uint32_t zero_blocks;   /* data blocks found all zeros, now zero entries */
 	uint32_t blocks_moved;  /* data blocks moved down into holes */
+	uint64_t reserved[4];   /* zeroed: room for later fields */
 };
 
 /* Compact a dynamic image in place, as VBoxManage modifymedium --compact
@@ -325,6 +335,7 @@ struct vdi_stats {
 	uint64_t meta_write_bytes;
 	uint64_t blocks_allocated; /* by this handle */
 	uint64_t flushes;
+	uint64_t reserved[8];     /* zeroed: room for later counters */
 };
 
 void vdi_get_stats(struct vdi_image *img, struct vdi_stats *st);
@@ -341,6 +352,7 @@ struct vdi_repair_result {
 	uint64_t leaks_fixed;       /* leaked blocks cut off the file's end */
 	uint64_t bytes_trimmed;
 	uint64_t leaks_left;        /* leaked blocks in the middle, left as is */
+	uint64_t reserved[4];       /* zeroed: room for later fields */
 };
 
 /* Repair the image at `path` offline: it must not be open elsewhere (the
