@@ -14,14 +14,16 @@ static void help(void)
 {
 	fputs("Usage: vdi compact [-p] [-q] [--output=human|json] FILE\n"
 	      "\n"
-	      "Compact the dynamic VDI image FILE in place, as VBoxManage\n"
-	      "modifymedium --compact does: data blocks that hold only zeros\n"
-	      "become zero blocks, the remaining data blocks move down into the\n"
-	      "unused space, and the file is cut after the last one.  The\n"
-	      "virtual disk reads the same before and after.  Each move is\n"
-	      "crash-safe.  FILE must not be in use and must have no\n"
-	      "corruption (run 'vdi check -r all' first); static images cannot\n"
-	      "be compacted.\n"
+	      "Compact the dynamic or differencing VDI image FILE in place, as\n"
+	      "VBoxManage modifymedium --compact does: in a differencing image,\n"
+	      "data blocks that read the same as the parent become free again;\n"
+	      "data blocks that hold only zeros become zero blocks; the\n"
+	      "remaining data blocks move down into the unused space, and the\n"
+	      "file is cut after the last one.  The virtual disk reads the same\n"
+	      "before and after.  Each move is crash-safe.  FILE must not be in\n"
+	      "use and must have no corruption (run 'vdi check -r all' first);\n"
+	      "a differencing image's parent must be next to it; static images\n"
+	      "cannot be compacted.\n"
 	      "\n"
 	      "  -p             show a progress bar on standard error\n"
 	      "  -q             quiet: no progress bar, no report\n"
@@ -54,6 +56,9 @@ static void print_human(const struct vdi_compact_result *r,
 	format_size(b, sizeof(b), actual_after);
 	printf("Disk size: %s -> %s\n", a, b);
 	printf("Zero blocks found: %" PRIu32 "\n", r->zero_blocks);
+	if (r->parent_blocks)
+		printf("Blocks equal to the parent's, freed: %" PRIu32 "\n",
+		       r->parent_blocks);
 	printf("Blocks moved: %" PRIu32 "\n", r->blocks_moved);
 }
 
@@ -68,24 +73,12 @@ static void print_json(const char *path, const struct vdi_compact_result *r,
 	       "    \"actual-size-before\": %" PRIu64 ",\n"
 	       "    \"actual-size-after\": %" PRIu64 ",\n"
 	       "    \"zero-blocks\": %" PRIu32 ",\n"
+	       "    \"parent-blocks\": %" PRIu32 ",\n"
 	       "    \"blocks-moved\": %" PRIu32 "\n"
 	       "}\n",
 	       r->file_size_before, r->file_size_after, actual_before,
-	       actual_after, r->zero_blocks, r->blocks_moved);
-}
-
-/* Is the image at `path` a differencing image?  (False when it does not
- * open.) */
-static bool is_differencing(const char *path)
-{
-	struct vdi_image *img;
-	bool diff;
-
-	if (vdi_open(path, VDI_OPEN_RDONLY, &img) < 0)
-		return false;
-	diff = vdi_get_parent(img) != NULL;
-	vdi_close(img);
-	return diff;
+	       actual_after, r->zero_blocks, r->parent_blocks,
+	       r->blocks_moved);
 }
 
 int cmd_compact(int argc, char **argv)
@@ -144,18 +137,7 @@ int cmd_compact(int argc, char **argv)
 	ret = vdi_compact(path, &res, progress_callback, &prog);
 	progress_finish(&prog, ret == 0);
 	if (ret < 0) {
-		char msg[512];
-
-		/* vdi_compact() refuses a differencing image calling it
-		 * static: say what it is instead. */
-		snprintf(msg, sizeof(msg), "%s", vdi_errmsg());
-		if (ret == -ENOTSUP && is_differencing(path))
-			die_msg("compact: %s is a differencing image: only "
-				"dynamic images can be compacted", path);
-		else if (*msg)
-			die_msg("%s", msg);
-		else
-			lib_error(ret, "compact: cannot compact %s", path);
+		lib_error(ret, "compact: cannot compact %s", path);
 		return EXIT_FAIL;
 	}
 	if (quiet)

@@ -49,16 +49,42 @@ int vdi_image_commit_meta(struct vdi_image *img)
 	return ret < 0 ? ret : vdi_image_sync(img);
 }
 
-/* Data blocks that are all zeros become zero entries. */
+/* What a free entry of `img` would read for block `vb`: 1 if the same
+ * as `data` (zeros when no parent has the block), 0 if not, or a negative
+ * errno.  `pbuf` holds one slot of the parent. */
+static int same_as_parents(struct vdi_image *img, uint32_t vb,
+			   const unsigned char *data, unsigned char *pbuf)
+{
+	struct vdi_image *src;
+	uint32_t e;
+	int ret;
+
+	src = vdi_chain_resolve(img->parent, vb, &e);
+	if (!vdi_entry_is_data(e))
+		return all_zero(data, img->hdr.block_size);
+	if (vdi_entry_is_bad(src, e))
+		return 0;
+	ret = vdi_read_slot(src, e, pbuf);
+	if (ret < 0)
+		return vdi_error(ret, "vdi_compact", src->path,
+				 "cannot read block %" PRIu32 ": %s", vb,
+				 strerror(-ret));
+	return memcmp(data, pbuf + src->hdr.block_extra,
+		      img->hdr.block_size) == 0;
+}
+
+/* Data blocks that the parents already give become free entries (in a
+ * differencing image); then those all zeros become zero entries. */
 static int find_zero_blocks(struct vdi_image *img, unsigned char *buf,
-			    struct vdi_compact_result *res,
+			    unsigned char *pbuf, struct vdi_compact_result *res,
 			    vdi_progress_fn progress, void *opaque)
 {
 	uint32_t vb;
 	int ret;
 
 	for (vb = 0; vb < img->hdr.blocks; vb++) {
-		uint32_t e = img->disk_map[vb];
+		uint32_t e = img->disk_map[vb], to;
+		const unsigned char *data = buf + img->hdr.block_extra;
 
 		if (progress)
 			progress(opaque, vb, (uint64_t)img->hdr.blocks * 2);
@@ -69,11 +95,21 @@ static int find_zero_blocks(struct vdi_image *img, unsigned char *buf,
 			return vdi_error(ret, "vdi_compact", img->path,
 					 "cannot read block %" PRIu32 ": %s", vb,
 					 strerror(-ret));
-		if (!all_zero(buf + img->hdr.block_extra, img->hdr.block_size))
+		ret = img->parent ? same_as_parents(img, vb, data, pbuf) : 0;
+		if (ret < 0)
+			return ret;
+		if (ret) {
+			to = VDI_BMAP_FREE;
+			res->parent_blocks++;
+		} else if (all_zero(data, img->hdr.block_size)) {
+			/* In a child this also hides the parent's data. */
+			to = VDI_BMAP_ZERO;
+			res->zero_blocks++;
+		} else {
 			continue;
-		atomic_store(&img->map[vb], VDI_BMAP_ZERO);
-		vdi_image_set_disk_entry(img, vb, VDI_BMAP_ZERO);
-		res->zero_blocks++;
+		}
+		atomic_store(&img->map[vb], to);
+		vdi_image_set_disk_entry(img, vb, to);
 	}
 	/* The freed blocks are about to be overwritten: the map must no
 	 * longer point at them on disk first. */
@@ -159,7 +195,7 @@ int vdi_compact(const char *path, struct vdi_compact_result *res,
 {
 	struct vdi_image *img;
 	struct vdi_check_result cr;
-	unsigned char *buf = NULL;
+	unsigned char *buf = NULL, *pbuf = NULL;
 	struct stat st;
 	uint32_t used = 0;
 	int ret;
@@ -168,12 +204,10 @@ int vdi_compact(const char *path, struct vdi_compact_result *res,
 	ret = vdi_open(path, 0, &img);
 	if (ret < 0)
 		return ret;
-	if (img->hdr.type != VDI_TYPE_DYNAMIC) {
+	if (img->hdr.type == VDI_TYPE_STATIC) {
 		ret = vdi_error(-ENOTSUP, __func__, path,
-				"only dynamic images can be compacted (this "
-				"one is %s)", img->hdr.type == VDI_TYPE_STATIC
-						      ? "static"
-						      : "differencing");
+				"only dynamic and differencing images can be "
+				"compacted (this one is static)");
 		goto out;
 	}
 	ret = vdi_check(img, &cr, NULL, NULL);
@@ -190,12 +224,15 @@ int vdi_compact(const char *path, struct vdi_compact_result *res,
 	}
 	res->file_size_before = (uint64_t)st.st_size;
 	buf = malloc(img->slot_size);
-	if (!buf) {
+	/* A slot of any image of the chain: block extra is at most the
+	 * (shared) block size. */
+	pbuf = img->parent ? malloc(2 * (size_t)img->hdr.block_size) : NULL;
+	if (!buf || (img->parent && !pbuf)) {
 		ret = vdi_error(-ENOMEM, __func__, path, "out of memory");
 		goto out;
 	}
 	pthread_mutex_lock(&img->lock);
-	ret = find_zero_blocks(img, buf, res, progress, opaque);
+	ret = find_zero_blocks(img, buf, pbuf, res, progress, opaque);
 	if (ret == 0)
 		ret = fill_holes(img, buf, &used, res, progress, opaque);
 	if (ret == 0) {
@@ -216,6 +253,7 @@ int vdi_compact(const char *path, struct vdi_compact_result *res,
 			 (uint64_t)img->hdr.blocks * 2);
 out:
 	free(buf);
+	free(pbuf);
 	if (ret < 0) {
 		vdi_close(img);
 		return ret;

@@ -254,9 +254,23 @@ int vdi_queue_flush(struct vdi_queue *q, void *tag);
  * that point at no data (zero entries; once per batch).  Entries of new
  * blocks are written by the next flush, after an fdatasync, or at close.
  * Returns the number of caller requests taken from the queue (metadata
- * writes are not counted), or a negative errno.  Every queued request is
- * taken; one that fails while being prepared (EIO for a block that points
- * past the end of the file, say) completes with its error. */
+ * writes are not counted); never fails.  Every queued request is taken,
+ * and every request taken completes exactly once, through
+ * vdi_queue_reap():
+ *  - one that fails while being prepared (EIO for a block that points past
+ *    the end of the file, say) completes with its error;
+ *  - when io_uring_enter takes only some of the SQEs, or fails with EINTR,
+ *    EAGAIN or EBUSY, the rest are submitted again (after reaping
+ *    completions, which frees what the kernel lacked), for at most about
+ *    half a second;
+ *  - when the kernel refuses SQEs for good (ENOMEM, say, or EAGAIN that
+ *    persists), the requests they belong to complete with that error, and
+ *    vdi_errmsg() names it.  A write that fails so leaves its range as
+ *    after any failed write (old or new data; a block it allocated is not
+ *    entered in the block map); a flush that fails so leaves the block
+ *    map to the next flush.  The queue stays usable.
+ * So after a submit, reaping until vdi_queue_pending() is 0 never waits
+ * for a request that did not reach the kernel. */
 int vdi_queue_submit(struct vdi_queue *q);
 
 struct vdi_completion {
@@ -293,12 +307,18 @@ struct vdi_compact_result {
 	uint64_t file_size_before, file_size_after;
 	uint32_t zero_blocks;   /* data blocks found all zeros, now zero entries */
 	uint32_t blocks_moved;  /* data blocks moved down into holes */
-	uint64_t reserved[4];   /* zeroed: room for later fields */
+	uint32_t parent_blocks; /* differencing: blocks equal to what the
+				 * parents give, now free entries */
+	uint32_t reserved32;
+	uint64_t reserved[3];   /* zeroed: room for later fields */
 };
 
-/* Compact a dynamic image in place, as VBoxManage modifymedium --compact
- * does: blocks of zeros become zero entries, the remaining blocks move
- * down into the holes, and the file is cut after the last one.  Each move
+/* Compact a dynamic or differencing image in place, as VBoxManage
+ * modifymedium --compact does: blocks of zeros become zero entries (in a
+ * differencing image, blocks that read the same as the parents become
+ * free entries first), the remaining blocks move down into the holes, and
+ * the file is cut after the last one.  The virtual disk is unchanged, and
+ * so is the modification UUID.  Each move
  * is crash-safe: the copy is durable before the map points at it, and the
  * old place is reused only after that.  The image must not be open
  * elsewhere and must have no corruption (run vdi_repair first): -EBUSY,

@@ -356,10 +356,13 @@ done
 exits "commit without FILE" 1 "$VDI" commit
 exits "create -b without FILE" 1 "$VDI" create -b "$T/base.vdi"
 
-# --- What cannot be done to a child. ---
-exits "compact of a child" 1 "$VDI" compact "$T/child.vdi"
-grep -q "differencing image" "$T/last.err"
-_result $? "compact says it is a differencing image"
+# --- Compact a child: it reads the same; a child cannot be resized. ---
+"$VDI" convert -O raw "$T/child.vdi" "$T/cc-before.raw"
+ok "compact of a child" "$VDI" compact --output=json "$T/child.vdi"
+is "  reports parent-blocks" "$(json_get "$T/last.out" '"parent-blocks" in j')" "True"
+"$VDI" convert -O raw "$T/child.vdi" "$T/cc-after.raw"
+ok "  the child reads the same" cmp "$T/cc-before.raw" "$T/cc-after.raw"
+ok "  and checks clean" "$VDI" check "$T/child.vdi"
 exits "resize of a child" 1 "$VDI" resize "$T/child.vdi" +1M
 grep -q "differencing image" "$T/last.err"
 _result $? "resize says it is a differencing image"

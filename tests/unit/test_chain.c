@@ -367,3 +367,55 @@ Test(chain, open_chain_names_every_level)
 		     "internal flags are refused");
 	free(model);
 }
+
+/* vdi_compact of a differencing image, as VirtualBox compacts one: blocks
+ * equal to what the parent gives become free again, blocks of zeros over
+ * the parent's data become zero entries, the rest move down; it reads the
+ * same throughout, and its modification UUID stays. */
+Test(chain, compact_a_child)
+{
+	const char *base = tpath("b11.vdi"), *child = tpath("c11.vdi");
+	unsigned char *zeros = calloc(1, MiB), patch[4096];
+	struct vdi_compact_result res;
+	struct vdi_check_result cr;
+	struct vdi_info before, after;
+	struct vdi_image *img;
+
+	make_pair(base, child);
+	cr_assert_eq(vdi_open(child, 0, &img), 0);
+	/* Block 0: the parent's own bytes, written whole. */
+	cr_assert_eq(vdi_pwrite(img, model, MiB, 0), (ssize_t)MiB);
+	/* Block 5: zeros where the parent has none (4 KiB: allocates). */
+	cr_assert_eq(vdi_pwrite(img, zeros, 4096, 5 * MiB), 4096);
+	/* Block 2: zeros over the parent's data, in two halves. */
+	cr_assert_eq(vdi_pwrite(img, zeros, MiB / 2, 2 * MiB), (ssize_t)(MiB / 2));
+	cr_assert_eq(vdi_pwrite(img, zeros, MiB / 2, 2 * MiB + MiB / 2),
+		     (ssize_t)(MiB / 2));
+	memset(model + 2 * MiB, 0, MiB);
+	/* Block 3: really different. */
+	pattern(patch, sizeof(patch), 12);
+	cr_assert_eq(vdi_pwrite(img, patch, sizeof(patch), 3 * MiB + 100), 4096);
+	memcpy(model + 3 * MiB + 100, patch, sizeof(patch));
+	cr_assert_eq(vdi_close(img), 0);
+	cr_assert_eq(vdi_open(child, VDI_OPEN_RDONLY, &img), 0);
+	cr_assert_eq(vdi_get_info(img, &before), 0);
+	cr_assert_eq(before.blocks_mapped, 4);
+	vdi_close(img);
+
+	cr_assert_eq(vdi_compact(child, &res, NULL, NULL), 0, "%s", vdi_errmsg());
+	cr_assert_eq(res.parent_blocks, 2, "blocks 0 and 5");
+	cr_assert_eq(res.zero_blocks, 1, "block 2");
+	cr_assert_eq(res.blocks_moved, 1, "block 3 moves to the first slot");
+	cr_assert_lt(res.file_size_after, res.file_size_before);
+	assert_reads(child, NULL, model);
+	cr_assert_eq(vdi_open(child, VDI_OPEN_RDONLY, &img), 0);
+	cr_assert_eq(vdi_get_info(img, &after), 0);
+	cr_assert_eq(after.blocks_mapped, 1);
+	cr_assert_eq(memcmp(before.uuid_modify, after.uuid_modify, 16), 0,
+		     "the content did not change: neither does the UUID");
+	cr_assert_eq(vdi_check(img, &cr, NULL, NULL), 0);
+	cr_assert_eq(cr.corruptions + cr.leaks, 0);
+	vdi_close(img);
+	free(zeros);
+	free(model);
+}
