@@ -1,6 +1,8 @@
 /* Creating new images.  The image is written under a temporary name in the
- * target's directory and renamed into place, so a failure leaves nothing
- * behind and an existing file is never half overwritten. */
+ * target's directory, made durable and renamed into place, and then the
+ * directory is made durable, so that the new name survives a power cut; a
+ * failure before the rename leaves nothing behind, and an existing file is
+ * never half overwritten. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -13,6 +15,7 @@
 #include <uuid/uuid.h>
 
 #include "error.h"
+#include "fault.h"
 #include "format.h"
 #include "image.h"
 #include "vdi.h"
@@ -65,6 +68,28 @@ static int write_bmap(int fd, const struct vdi_header *h)
 	}
 	free(buf);
 	return ret;
+}
+
+/* fsync through the fault seam: 0 or -errno. */
+static int sync_fd(int fd)
+{
+	return vdi_fault_filter(VDI_IO_FSYNC, 0, NULL, 0,
+				fsync(fd) < 0 ? -errno : 0);
+}
+
+/* Make the entries of directory `dir` durable (after a rename into it).
+ * A file system that cannot sync a directory says EINVAL (VirtualBox
+ * shared folders, for one): there is nothing more to do there.  0 or
+ * -errno. */
+static int sync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), ret;
+
+	if (fd < 0)
+		return -errno;
+	ret = sync_fd(fd);
+	close(fd);
+	return ret == -EINVAL ? 0 : ret;
 }
 
 static int fill_header(struct vdi_header *h, uint64_t size,
@@ -158,6 +183,7 @@ int vdi_create(const char *path, uint64_t size,
 	unsigned char pre[VDI_PREAMBLE_SIZE] = { 0 };
 	struct vdi_header h;
 	char *tmp = NULL, *dcopy = NULL, *bcopy = NULL;
+	const char *dir;
 	uint64_t end;
 	int fd = -1, ret;
 
@@ -170,8 +196,9 @@ int vdi_create(const char *path, uint64_t size,
 				 "file exists (remove it or ask to overwrite)");
 	dcopy = strdup(path);
 	bcopy = strdup(path);
-	if (!dcopy || !bcopy ||
-	    asprintf(&tmp, "%s/.%s.XXXXXX", dirname(dcopy), basename(bcopy)) < 0) {
+	dir = dcopy ? dirname(dcopy) : NULL;
+	if (!dir || !bcopy ||
+	    asprintf(&tmp, "%s/.%s.XXXXXX", dir, basename(bcopy)) < 0) {
 		tmp = NULL;
 		ret = vdi_error(-ENOMEM, "vdi_create", path, "out of memory");
 		goto out;
@@ -207,9 +234,15 @@ int vdi_create(const char *path, uint64_t size,
 			goto out;
 		}
 	}
-	if (ftruncate(fd, (off_t)end) < 0 || fsync(fd) < 0) {
+	if (ftruncate(fd, (off_t)end) < 0) {
 		ret = vdi_error(-errno, "vdi_create", path, "%s",
 				strerror(errno));
+		goto out;
+	}
+	ret = sync_fd(fd);
+	if (ret < 0) {
+		ret = vdi_error(ret, "vdi_create", path, "fsync: %s",
+				strerror(-ret));
 		goto out;
 	}
 	if (rename(tmp, path) < 0) {
@@ -219,7 +252,18 @@ int vdi_create(const char *path, uint64_t size,
 	}
 	free(tmp);
 	tmp = NULL;
-	ret = 0;
+	/* Without this a power cut can lose the new name (or bring back the
+	 * file it replaced).  The image is complete and durable by now, and
+	 * may have replaced a file (overwrite): removing it would lose both,
+	 * so a failure here leaves it and says so. */
+	ret = sync_dir(dir);
+	if (ret < 0) {
+		ret = vdi_error(ret, "vdi_create", path,
+				"the image is in place, but the directory %s "
+				"could not be synced: %s (a power cut may lose "
+				"its name)", dir, strerror(-ret));
+		goto out;
+	}
 out:
 	if (fd >= 0)
 		close(fd);

@@ -1,9 +1,56 @@
 /* The fault-injection seam (see fault.h). */
 #include "fault.h"
 
+#include <liburing.h>
+
 const struct vdi_fault_hook *vdi_fault_hook;
+static const struct vdi_fault_submit_hook *submit_hook;
 
 void vdi_fault_set(const struct vdi_fault_hook *hook)
 {
 	vdi_fault_hook = hook;
+}
+
+void vdi_fault_set_submit(const struct vdi_fault_submit_hook *hook)
+{
+	submit_hook = hook;
+}
+
+unsigned vdi_ring_not_taken(const struct io_uring *ring)
+{
+	const struct io_uring_sq *sq = &ring->sq;
+
+	if (ring->flags & IORING_SETUP_SQPOLL)
+		return sq->sqe_tail - sq->sqe_head;
+	return sq->sqe_tail - io_uring_smp_load_acquire(sq->khead);
+}
+
+int vdi_fault_submit(struct io_uring *ring)
+{
+	const struct vdi_fault_submit_hook *h = submit_hook;
+	struct io_uring_sq *sq = &ring->sq;
+	unsigned ready, tail;
+	int want, ret;
+
+	if (!h)
+		return io_uring_submit(ring);
+	ready = vdi_ring_not_taken(ring);
+	want = h->submit(h->opaque, ready);
+	if (want < 0)
+		return want;
+	if ((unsigned)want >= ready)
+		return io_uring_submit(ring);
+	/* Let the kernel see only the first `want`: liburing hands over
+	 * sqe_head..sqe_tail, so end that range early for one submission.
+	 * Entries handed over before (left by a short submission) cannot be
+	 * held back: when there are more than `want`, the kernel takes them
+	 * all. */
+	tail = sq->sqe_tail;
+	if (sq->sqe_tail - sq->sqe_head > ready - (unsigned)want)
+		sq->sqe_tail -= ready - (unsigned)want;
+	else
+		sq->sqe_tail = sq->sqe_head;
+	ret = io_uring_submit(ring);
+	sq->sqe_tail = tail;
+	return ret;
 }

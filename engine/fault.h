@@ -1,8 +1,10 @@
 /* The fault-injection seam.  Every I/O completion, from a ring or from a
  * synchronous call, passes through vdi_fault_filter() before the engine
  * acts on it; a test installs a hook that may replace the result with an
- * error (EIO, ENOSPC, EAGAIN, EINTR) or a short count.  Internal: tests
- * link the engine statically to reach it. */
+ * error (EIO, ENOSPC, EAGAIN, EINTR) or a short count.  Every submission
+ * of a queue's ring goes through vdi_fault_submit(), where the hook may
+ * make the kernel refuse the SQEs or take only some of them.  Internal:
+ * tests link the engine statically to reach it. */
 #ifndef LIBVDI_FAULT_H
 #define LIBVDI_FAULT_H
 
@@ -10,11 +12,13 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+struct io_uring;
+
 enum vdi_io_kind {
 	VDI_IO_READ,  /* data read */
 	VDI_IO_WRITE, /* data write */
 	VDI_IO_META,  /* block-map or header write */
-	VDI_IO_FSYNC, /* fdatasync of a flush or close */
+	VDI_IO_FSYNC, /* fdatasync of a flush or close; fsync in vdi_create */
 };
 
 struct vdi_fault_hook {
@@ -27,8 +31,21 @@ struct vdi_fault_hook {
 	void *opaque;
 };
 
-/* Install (or, with NULL, remove) the hook for the whole process. */
+struct vdi_fault_submit_hook {
+	/* Called before a queue's ring is submitted with `ready` SQEs that
+	 * the kernel has not taken.  Return `ready` to submit as usual; a
+	 * count below it to have the kernel take only that many (the first
+	 * ones; the rest stay on the ring, as after a short io_uring_enter);
+	 * or a negative errno to fail the submission without entering the
+	 * kernel, nothing taken (as io_uring_enter fails with EAGAIN, EBUSY,
+	 * ENOMEM, EINTR...). */
+	int (*submit)(void *opaque, unsigned ready);
+	void *opaque;
+};
+
+/* Install (or, with NULL, remove) the hooks for the whole process. */
 void vdi_fault_set(const struct vdi_fault_hook *hook);
+void vdi_fault_set_submit(const struct vdi_fault_submit_hook *hook);
 
 extern const struct vdi_fault_hook *vdi_fault_hook;
 
@@ -49,5 +66,17 @@ static inline int vdi_fault_filter(enum vdi_io_kind kind, uint64_t off,
 	return vdi_fault_filter_iov(kind, off, len, buf ? &v : NULL,
 				    buf ? 1 : 0, res);
 }
+
+/* io_uring_submit() through the seam: the number of SQEs the kernel took,
+ * or a negative errno (then it took none). */
+int vdi_fault_submit(struct io_uring *ring);
+
+/* SQEs on the ring that the kernel has not taken: those liburing has not
+ * handed over yet (sqe_head..sqe_tail) and, without SQPOLL, those handed
+ * over but not consumed (khead..sqe_head).  Without SQPOLL the kernel
+ * consumes only inside io_uring_enter, so the second kind exists only
+ * after a submission that stopped short.  With SQPOLL, entries handed
+ * over belong to the kernel thread. */
+unsigned vdi_ring_not_taken(const struct io_uring *ring);
 
 #endif

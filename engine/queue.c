@@ -20,6 +20,8 @@
 
 #include "meta.h"
 
+static int ring_submit(struct vdi_queue *q, const char *fn);
+
 /* ---- pools --------------------------------------------------------------- */
 
 struct vdi_sub *vdi_sub_get(struct vdi_queue *q)
@@ -74,9 +76,14 @@ struct io_uring_sqe *vdi_get_sqe(struct vdi_queue *q)
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
 
 	if (!sqe) {
-		io_uring_submit(&q->ring);
-		atomic_fetch_add(&q->img->stats.enters, 1);
+		/* The ring is full: submit what it holds.  If the kernel
+		 * refuses it, its requests fail, which makes room too. */
+		ring_submit(q, "vdi_queue_submit");
 		sqe = io_uring_get_sqe(&q->ring);
+		/* A polling kernel thread takes them in its own time. */
+		if (!sqe && (q->ring.flags & IORING_SETUP_SQPOLL) &&
+		    io_uring_sqring_wait(&q->ring) >= 0)
+			sqe = io_uring_get_sqe(&q->ring);
 	}
 	return sqe;
 }
@@ -351,8 +358,7 @@ static unsigned process_cqes(struct vdi_queue *q)
 	io_uring_cq_advance(&q->ring, n);
 	if (q->resubmits) {
 		q->resubmits = 0;
-		io_uring_submit(&q->ring);
-		atomic_fetch_add(&q->img->stats.enters, 1);
+		ring_submit(q, "vdi_queue_reap");
 	}
 	return n;
 }
@@ -387,10 +393,167 @@ static int wait_and_process(struct vdi_queue *q, const struct timespec *deadline
 	return 0;
 }
 
+/* ---- submission ------------------------------------------------------------ */
+
+/* io_uring_enter may take fewer SQEs than it was given, or none.  EINTR (a
+ * signal), EAGAIN (the kernel could not allocate requests) and EBUSY (its
+ * completion queue overflowed and must be reaped first) pass; other errors
+ * (ENOMEM, EBADF, ...) do not.  A passing error is retried up to
+ * SUBMIT_TRIES times in a row without progress, after handling completions
+ * or waiting up to SUBMIT_WAIT_NS for one: at most about half a second. */
+#define SUBMIT_TRIES 50
+#define SUBMIT_WAIT_NS 10000000L
+
+/* An SQE the kernel never took: finish its sub as failed with `err`,
+ * without the retries that a completion with EAGAIN or EINTR gets.  Not
+ * under the image lock. */
+static void sub_not_taken(struct vdi_queue *q, struct vdi_sub *s, int err)
+{
+	struct vdi_image *img = q->img;
+	struct vdi_req *r = s->req;
+
+	switch (s->kind) {
+	case SUB_META:
+		/* A flush's map or header write: dirty again, for the next
+		 * write-back.  The flush's fsync, linked after it and so not
+		 * taken either, reports the error. */
+		meta_done(q, s, -ECANCELED);
+		break;
+	case SUB_BARRIER:
+		/* The staged entries it was to make durable are in disk_map
+		 * already: none may be written before another fdatasync. */
+		pthread_mutex_lock(&img->lock);
+		img->barrier_pending = true;
+		if (--q->meta_inflight == 0) {
+			img->meta_owner = NULL;
+			pthread_cond_broadcast(&img->meta_cond);
+		}
+		pthread_mutex_unlock(&img->lock);
+		vdi_sub_put(q, s);
+		break;
+	case SUB_PUNCH:
+		/* The block reads as zeros all the same; its space stays
+		 * allocated, as on a file system that cannot punch. */
+		punch_done(q, s, err);
+		break;
+	default:
+		/* Data, or a flush's fsync.  A write publishes nothing: a
+		 * block it allocated does not enter the on-disk map. */
+		if (!r->err)
+			r->err = err;
+		vdi_sub_put(q, s);
+		vdi_req_sub_done(q, r);
+	}
+}
+
+/* Take the SQEs the kernel has not taken off the ring and finish each as
+ * failed with `err`; returns how many.  Without SQPOLL the kernel reads
+ * the submission ring only inside io_uring_enter, so entries handed over
+ * but not consumed are taken back by moving the ring's tail back to its
+ * head.  With SQPOLL only entries never handed over are (the others are
+ * the kernel thread's and complete as usual). */
+static unsigned fail_not_taken(struct vdi_queue *q, int err)
+{
+	struct io_uring_sq *sq = &q->ring.sq;
+	struct vdi_sub *list = NULL, **link = &list, *s;
+	unsigned n = vdi_ring_not_taken(&q->ring);
+	unsigned first = sq->sqe_tail - n, i;
+
+	for (i = first; i != sq->sqe_tail; i++) {
+		uint64_t data = sq->sqes[i & sq->ring_mask].user_data;
+
+		if (data == LIBURING_UDATA_TIMEOUT)
+			continue; /* liburing's own, for old kernels */
+		s = (struct vdi_sub *)(uintptr_t)data;
+		s->next = NULL;
+		*link = s;
+		link = &s->next;
+	}
+	sq->sqe_tail = first;
+	if (!(q->ring.flags & IORING_SETUP_SQPOLL)) {
+		sq->sqe_head = first;
+		io_uring_smp_store_release(sq->ktail, first);
+	}
+	while ((s = list)) {
+		list = s->next;
+		sub_not_taken(q, s, err);
+	}
+	return n;
+}
+
+/* The kernel said EAGAIN or EBUSY: handle the completions that are ready,
+ * or wait a little for one.  Completions free the requests the kernel
+ * lacked, and reaping ends an overflow. */
+static void make_room(struct vdi_queue *q)
+{
+	struct timespec dl;
+
+	if (io_uring_cq_ready(&q->ring)) {
+		process_cqes(q);
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &dl);
+	dl.tv_nsec += SUBMIT_WAIT_NS;
+	if (dl.tv_nsec >= 1000000000L) {
+		dl.tv_sec++;
+		dl.tv_nsec -= 1000000000L;
+	}
+	wait_and_process(q, &dl);
+}
+
+/* Submit what the ring holds until the kernel has taken all of it: after
+ * a short count the rest goes again, EINTR is retried, EAGAIN and EBUSY
+ * after make_room().  When the kernel refuses for good (another error, or
+ * SUBMIT_TRIES passing ones in a row), what it did not take fails with the
+ * error through the completion path, so every request still completes
+ * once and none waits for an SQE the kernel never saw.  Then the part of a
+ * flush's metadata chain that the kernel did take is waited for: the
+ * image's metadata must not stay owned by a queue that nobody may reap
+ * (a pooled one).  Returns 0 or the error, with a message naming `fn`.
+ * Nested (from completions that make_room() handles) it does nothing:
+ * the outer call submits what they queue.  Not under the image lock. */
+static int ring_submit(struct vdi_queue *q, const char *fn)
+{
+	unsigned tries = 0, n;
+	int ret, err = 0;
+
+	if (q->submitting)
+		return 0;
+	q->submitting = true;
+	while (vdi_ring_not_taken(&q->ring)) {
+		ret = vdi_fault_submit(&q->ring);
+		atomic_fetch_add_explicit(&q->img->stats.enters, 1,
+					  memory_order_relaxed);
+		if (ret > 0) {
+			tries = 0;
+			continue;
+		}
+		if (ret == 0)
+			ret = -EAGAIN; /* took none and said nothing */
+		if (ret == -EINTR && ++tries < SUBMIT_TRIES)
+			continue;
+		if ((ret == -EAGAIN || ret == -EBUSY) && ++tries < SUBMIT_TRIES) {
+			make_room(q);
+			continue;
+		}
+		n = fail_not_taken(q, ret);
+		err = vdi_error(ret, fn, q->img->path,
+				"io_uring_submit: %s (%u SQEs not submitted; "
+				"their requests complete with this error)",
+				strerror(-ret), n);
+		tries = 0;
+		while (q->meta_inflight)
+			if (wait_and_process(q, NULL) < 0)
+				break;
+	}
+	q->submitting = false;
+	return err;
+}
+
 /* Wait until this queue has no metadata writes in flight. */
 static void drain_own_meta(struct vdi_queue *q)
 {
-	io_uring_submit(&q->ring);
+	ring_submit(q, "vdi_queue_flush");
 	while (q->meta_inflight)
 		if (wait_and_process(q, NULL) < 0)
 			break;
@@ -407,6 +570,12 @@ static void prep_flush(struct vdi_queue *q, struct vdi_req *r)
 
 	r->inflight = 1;
 	atomic_fetch_add(&img->stats.flushes, 1);
+	/* The whole chain (barrier, map, header, fsync) must go out in one
+	 * submission: a submit in its middle would cut the links.  Make room
+	 * before taking the lock (a refused submission completes requests,
+	 * which takes it). */
+	if (io_uring_sq_space_left(&q->ring) < VDI_META_MAX_WRITES + 2)
+		ring_submit(q, "vdi_queue_flush");
 	pthread_mutex_lock(&img->lock);
 	while (img->meta_owner) {
 		if (img->meta_owner == q) {
@@ -439,17 +608,18 @@ static void prep_flush(struct vdi_queue *q, struct vdi_req *r)
 			ret = vdi_image_sync(img);
 		goto out;
 	}
-	/* The whole chain (barrier, map, header, fsync) must go out in one
-	 * submission: a submit in its middle would cut the links. */
-	if (io_uring_sq_space_left(&q->ring) < VDI_META_MAX_WRITES + 2) {
-		io_uring_submit(&q->ring);
-		atomic_fetch_add(&img->stats.enters, 1);
-	}
 	if (ret == 0 && (img->staged_count || img->barrier_pending)) {
 		/* New blocks' data durable before the entries that point at
 		 * it: an fdatasync linked before the map writes. */
 		s = vdi_sub_get(q);
-		sqe = io_uring_get_sqe(&q->ring);
+		sqe = s ? io_uring_get_sqe(&q->ring) : NULL;
+		if (!sqe) {
+			if (s)
+				vdi_sub_put(q, s);
+			ret = s ? -EBUSY : -ENOMEM;
+			pthread_mutex_unlock(&img->lock);
+			goto out;
+		}
 		s->kind = SUB_BARRIER;
 		io_uring_prep_fsync(sqe, 0, IORING_FSYNC_DATASYNC);
 		vdi_q_set_fd(q, sqe, FD_META);
@@ -467,9 +637,11 @@ static void prep_flush(struct vdi_queue *q, struct vdi_req *r)
 	if (ret < 0)
 		goto out;
 	s = vdi_sub_get(q);
-	sqe = vdi_get_sqe(q);
-	if (!s || !sqe) {
-		ret = -ENOMEM;
+	sqe = s ? vdi_get_sqe(q) : NULL;
+	if (!sqe) {
+		if (s)
+			vdi_sub_put(q, s);
+		ret = s ? -EBUSY : -ENOMEM;
 		goto out;
 	}
 	s->kind = SUB_FSYNC;
@@ -498,8 +670,7 @@ static void retry_flushes(struct vdi_queue *q)
 		r->next = NULL;
 		prep_flush(q, r);
 	}
-	io_uring_submit(&q->ring);
-	atomic_fetch_add(&q->img->stats.enters, 1);
+	ring_submit(q, "vdi_queue_flush");
 }
 
 /* ---- public API ------------------------------------------------------------ */
@@ -636,7 +807,7 @@ void vdi_queue_destroy(struct vdi_queue *q)
 		q->pending_head = r->next;
 		req_put(q, r);
 	}
-	io_uring_submit(&q->ring);
+	ring_submit(q, "vdi_queue_destroy");
 	while (q->inflight_reqs || q->meta_inflight) {
 		if (wait_and_process(q, NULL) < 0)
 			break;
@@ -816,7 +987,7 @@ int vdi_queue_submit(struct vdi_queue *q)
 {
 	struct vdi_image *img = q->img;
 	struct vdi_req *r;
-	int count = 0, ret;
+	int count = 0;
 
 	while ((r = q->pending_head)) {
 		q->pending_head = r->next;
@@ -835,14 +1006,9 @@ int vdi_queue_submit(struct vdi_queue *q)
 	/* Block-map and header updates for allocations whose data completed:
 	 * once per batch, on the image's metadata ring. */
 	vdi_meta_batch(img);
-	if (io_uring_sq_ready(&q->ring)) {
-		ret = io_uring_submit(&q->ring);
-		atomic_fetch_add_explicit(&img->stats.enters, 1,
-					  memory_order_relaxed);
-		if (ret < 0)
-			return vdi_error(ret, __func__, img->path,
-					 "io_uring_submit: %s", strerror(-ret));
-	}
+	/* What the kernel refuses fails through the completions (see
+	 * ring_submit): every request taken here completes once. */
+	ring_submit(q, __func__);
 	return count;
 }
 

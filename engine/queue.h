@@ -70,6 +70,7 @@ struct vdi_queue {
 	struct vdi_sub *free_subs;
 	unsigned meta_inflight;
 	unsigned resubmits;   /* SQEs prepared while reaping */
+	bool submitting;      /* in ring_submit(): nested calls only queue */
 	struct vdi_req *retry_flushes; /* flushes to prepare again */
 
 	struct vdi_completion *done; /* ring of `depth` completions */

@@ -1,7 +1,9 @@
 /* The synchronous API: each call borrows a queue from the image's pool
  * (making one on first use), runs one request on it and waits. */
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
+#include <string.h>
 
 #include "error.h"
 #include "image.h"
@@ -37,7 +39,14 @@ void vdi_sync_pool_destroy(struct vdi_image *img)
 	}
 }
 
-/* Queue with `prep`, submit, wait: the request's result. */
+static const char *const op_names[] = {
+	[OP_READ] = "vdi_pread", [OP_WRITE] = "vdi_pwrite",
+	[OP_FLUSH] = "vdi_flush", [OP_ZERO] = "vdi_write_zeroes",
+};
+
+/* Queue with `prep`, submit, wait: the request's result.  A request that
+ * failed in the kernel (a data write hitting ENOSPC, say) completes with
+ * its errno but no message: then the message is made here. */
 static int64_t run_one(struct vdi_image *img, int op, void *buf, size_t len,
 		       uint64_t offset)
 {
@@ -67,7 +76,20 @@ static int64_t run_one(struct vdi_image *img, int op, void *buf, size_t len,
 			ret = -EIO;
 	}
 	pool_put(img, q);
-	return ret < 0 ? ret : c.res;
+	if (ret < 0)
+		return ret;
+	if (c.res < 0 && !vdi_errmsg()[0]) {
+		if (op == OP_FLUSH)
+			vdi_error((int)c.res, op_names[op], img->path,
+				  "flush failed: %s", strerror((int)-c.res));
+		else
+			vdi_error((int)c.res, op_names[op], img->path,
+				  "%s of %zu bytes at offset %" PRIu64
+				  " failed: %s", op == OP_READ ? "read" : op == OP_ZERO
+				  ? "zeroing" : "write",
+				  len, offset, strerror((int)-c.res));
+	}
+	return c.res;
 }
 
 ssize_t vdi_pread(struct vdi_image *img, void *buf, size_t len,

@@ -1,13 +1,21 @@
 /* Fault injection through the engine's seam (engine/fault.h): on the Nth
  * completion of one kind (data read, data write, metadata write, fsync)
  * the hook replaces the result with an error, a short count, EAGAIN or
- * EINTR.  Each test checks what the caller sees, that later requests
- * still work, and that the image is consistent after close: vdi_check
- * clean, qemu-img check clean, completed writes read back. */
+ * EINTR; and a queue's submissions may be refused (EAGAIN, EBUSY, EINTR,
+ * ENOMEM, EIO) or taken only in part.  Each test checks what the caller
+ * sees, that later requests still work, and that the image is consistent
+ * after close: vdi_check clean, qemu-img check clean, completed writes
+ * read back.  Completions are reaped with a time limit, so a request the
+ * engine loses fails its test instead of hanging it. */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fault.h"
@@ -56,7 +64,35 @@ static int hook_io(void *opaque, enum vdi_io_kind kind, uint64_t off,
 	return -in->err;
 }
 
+/* Submissions of queues' rings, numbered from 1: submission i < 1 + len
+ * gets script[i - 1], later ones `rest`.  A value is what fault.h's submit
+ * hook returns: PASS (submit as usual), a count of SQEs for the kernel to
+ * take, or a negative errno. */
+#define PASS INT_MAX
+
+static struct submit_injector {
+	int script[8];
+	unsigned len;
+	int rest;
+	unsigned seen;  /* submissions so far */
+	unsigned fired; /* submissions changed */
+} sinj = { .rest = PASS };
+
+static int hook_submit(void *opaque, unsigned ready)
+{
+	struct submit_injector *in = opaque;
+	int v;
+
+	in->seen++;
+	v = in->seen <= in->len ? in->script[in->seen - 1] : in->rest;
+	if (v == PASS || (v >= 0 && (unsigned)v >= ready))
+		return (int)ready;
+	in->fired++;
+	return v;
+}
+
 static const struct vdi_fault_hook hook = { hook_io, &inj };
+static const struct vdi_fault_submit_hook submit_hook = { hook_submit, &sinj };
 
 static void arm(enum vdi_io_kind kind, unsigned nth, enum mode mode, int err)
 {
@@ -65,10 +101,26 @@ static void arm(enum vdi_io_kind kind, unsigned nth, enum mode mode, int err)
 	vdi_fault_set(&hook);
 }
 
+/* Script the next submissions (see submit_injector). */
+static void arm_submit(const int *script, unsigned len, int rest)
+{
+	cr_assert_leq(len, 8);
+	sinj = (struct submit_injector){ .len = len, .rest = rest };
+	if (len)
+		memcpy(sinj.script, script, sizeof(*script) * len);
+	vdi_fault_set_submit(&submit_hook);
+}
+
 static void disarm(void)
 {
 	vdi_fault_set(NULL);
+	vdi_fault_set_submit(NULL);
+	sinj = (struct submit_injector){ .rest = PASS };
 }
+
+/* How long a reap may wait for the next completion before the request is
+ * taken as lost. */
+static const struct timespec reap_limit = { 10, 0 };
 
 /* ---- the model ----------------------------------------------------------- */
 
@@ -110,24 +162,34 @@ static void write_round(struct vdi_image *img, unsigned round,
 	struct vdi_completion c[NREQ];
 	struct vdi_queue *q;
 	unsigned i, got = 0;
+	int submitted;
 
 	cr_assert(buf);
 	cr_assert_eq(vdi_queue_create(img, NREQ, 0, &q), 0, "%s", vdi_errmsg());
 	for (i = 0; i < NREQ; i++) {
+		res[i] = INT64_MIN;
 		pattern(buf + (size_t)i * CHUNK, CHUNK, round * 1000 + i + 1);
 		cr_assert_eq(vdi_queue_write(q, buf + (size_t)i * CHUNK, CHUNK,
 					     req_off(round, i),
 					     (void *)(uintptr_t)i), 0);
 	}
-	cr_assert_eq(vdi_queue_submit(q), NREQ, "%s", vdi_errmsg());
+	submitted = vdi_queue_submit(q);
+	cr_expect_eq(submitted, NREQ, "vdi_queue_submit returned %d (%s)",
+		     submitted, vdi_errmsg());
 	while (got < NREQ) {
-		int n = vdi_queue_reap(q, c, 1, NREQ, NULL);
+		int n = vdi_queue_reap(q, c, 1, NREQ, &reap_limit);
 
-		cr_assert_gt(n, 0, "reap: %s", vdi_errmsg());
+		cr_assert_geq(n, 0, "reap: %s", vdi_errmsg());
+		cr_assert_gt(n, 0, "no completion in %ld s: %u of %u writes "
+			     "lost (vdi_queue_pending %u)",
+			     (long)reap_limit.tv_sec, NREQ - got, NREQ,
+			     vdi_queue_pending(q));
 		for (int k = 0; k < n; k++) {
 			unsigned t = (unsigned)(uintptr_t)c[k].tag;
 			uint64_t off = req_off(round, t);
 
+			cr_assert_eq(res[t], INT64_MIN, "write %u completed "
+				     "twice", t);
 			res[t] = c[k].res;
 			if (c[k].res == CHUNK) {
 				memcpy(model + off, buf + (size_t)t * CHUNK,
@@ -139,6 +201,7 @@ static void write_round(struct vdi_image *img, unsigned round,
 		}
 		got += (unsigned)n;
 	}
+	cr_assert_eq(vdi_queue_pending(q), 0, "nothing left on the queue");
 	vdi_queue_destroy(q);
 	free(buf);
 }
@@ -162,9 +225,10 @@ static void read_round(struct vdi_image *img, unsigned round,
 					    (void *)(uintptr_t)i), 0);
 	cr_assert_eq(vdi_queue_submit(q), NREQ, "%s", vdi_errmsg());
 	while (got < NREQ) {
-		int n = vdi_queue_reap(q, c, 1, NREQ, NULL);
+		int n = vdi_queue_reap(q, c, 1, NREQ, &reap_limit);
 
-		cr_assert_gt(n, 0, "reap: %s", vdi_errmsg());
+		cr_assert_gt(n, 0, "reap: %s", n < 0 ? vdi_errmsg()
+						   : "a read was lost");
 		for (int k = 0; k < n; k++) {
 			unsigned t = (unsigned)(uintptr_t)c[k].tag;
 			uint64_t off = req_off(round, t);
@@ -541,4 +605,375 @@ Test(faults, close_fsync_eio)
 		      "%s", vdi_errmsg());
 	cr_assert_eq(rr.before.corruptions, 0);
 	verify(p);
+}
+
+/* ---- submission ------------------------------------------------------------ */
+
+/* Submission faults are set up right before the batch they are meant for:
+ * each test's image is made and opened, and its first rounds written,
+ * without the hook.  The time limits make a lost request (one counted in
+ * flight whose SQE never reached the kernel) fail the test, not hang it. */
+
+/* The kernel refuses the batch for good: every request of the batch
+ * completes, once, with the error, vdi_errmsg() says so, and the queue,
+ * the image and later requests are fine. */
+static void submit_refused(const char *name, int err)
+{
+	const int script[] = { -err };
+	const char *p = fresh(name);
+	struct vdi_image *img;
+	int64_t res[NREQ];
+
+	cr_assert_eq(vdi_open(p, 0, &img), 0, "%s", vdi_errmsg());
+	arm_submit(script, 1, PASS);
+	write_round(img, 0, res);
+	cr_assert_eq(sinj.fired, 1, "the fault was injected");
+	cr_assert_eq(count_res(res, -err), NREQ, "every write fails with %s",
+		     strerror(err));
+	cr_assert(strstr(vdi_errmsg(), "io_uring_submit") &&
+		  strstr(vdi_errmsg(), strerror(err)), "message: %s",
+		  vdi_errmsg());
+	write_round(img, 1, res);
+	cr_assert_eq(count_res(res, CHUNK), NREQ, "later writes work");
+	cr_assert_eq(vdi_flush(img), 0, "%s", vdi_errmsg());
+	read_round(img, 1, res);
+	cr_assert_eq(count_res(res, CHUNK), NREQ, "reads work");
+	cr_assert_eq(vdi_close(img), 0, "%s", vdi_errmsg());
+	verify(p);
+}
+
+Test(faults, submit_enomem, .timeout = 60)
+{
+	submit_refused("s-enomem.vdi", ENOMEM);
+}
+
+Test(faults, submit_eio, .timeout = 60) { submit_refused("s-eio.vdi", EIO); }
+
+/* EAGAIN, EBUSY, EINTR from io_uring_enter are passing: submitted again,
+ * invisible to the caller. */
+static void submit_retried(const char *name, int err)
+{
+	const int script[] = { err, err, err };
+	const char *p = fresh(name);
+	struct vdi_image *img;
+	int64_t res[NREQ];
+
+	cr_assert_eq(vdi_open(p, 0, &img), 0, "%s", vdi_errmsg());
+	arm_submit(script, 3, PASS);
+	write_round(img, 0, res);
+	cr_assert_eq(sinj.fired, 3, "the faults were injected");
+	cr_assert_geq(sinj.seen, 4, "the batch was submitted again");
+	cr_assert_eq(count_res(res, CHUNK), NREQ, "every write succeeds");
+	cr_assert_eq(vdi_flush(img), 0, "%s", vdi_errmsg());
+	read_round(img, 0, res);
+	cr_assert_eq(count_res(res, CHUNK), NREQ);
+	cr_assert_eq(vdi_close(img), 0, "%s", vdi_errmsg());
+	verify(p);
+}
+
+Test(faults, submit_eagain, .timeout = 60)
+{
+	submit_retried("s-eagain.vdi", -EAGAIN);
+}
+
+Test(faults, submit_ebusy, .timeout = 60)
+{
+	submit_retried("s-ebusy.vdi", -EBUSY);
+}
+
+Test(faults, submit_eintr, .timeout = 60)
+{
+	submit_retried("s-eintr.vdi", -EINTR);
+}
+
+/* EAGAIN that does not go away is the answer after a bounded wait: the
+ * requests complete with it. */
+Test(faults, submit_eagain_persists, .timeout = 60)
+{
+	const char *p = fresh("s-eagain-all.vdi");
+	struct timespec t0, t1;
+	struct vdi_image *img;
+	int64_t res[NREQ];
+
+	cr_assert_eq(vdi_open(p, 0, &img), 0, "%s", vdi_errmsg());
+	arm_submit(NULL, 0, -EAGAIN);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	write_round(img, 0, res);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	cr_assert_gt(sinj.fired, 1, "submitted more than once");
+	disarm();
+	cr_assert_eq(count_res(res, -EAGAIN), NREQ,
+		     "every write fails with EAGAIN");
+	cr_assert_lt(t1.tv_sec - t0.tv_sec, 5, "gave up in bounded time");
+	write_round(img, 1, res);
+	cr_assert_eq(count_res(res, CHUNK), NREQ, "later writes work");
+	cr_assert_eq(vdi_close(img), 0, "%s", vdi_errmsg());
+	verify(p);
+}
+
+/* The kernel takes only the first 5 SQEs: the rest are submitted too. */
+Test(faults, submit_short, .timeout = 60)
+{
+	const int script[] = { 5 };
+	const char *p = fresh("s-short.vdi");
+	struct vdi_image *img;
+	int64_t res[NREQ];
+
+	cr_assert_eq(vdi_open(p, 0, &img), 0, "%s", vdi_errmsg());
+	arm_submit(script, 1, PASS);
+	write_round(img, 0, res);
+	cr_assert_eq(sinj.fired, 1, "the fault was injected");
+	cr_assert_eq(count_res(res, CHUNK), NREQ, "every write succeeds");
+	cr_assert_eq(vdi_flush(img), 0, "%s", vdi_errmsg());
+	cr_assert_eq(vdi_close(img), 0, "%s", vdi_errmsg());
+	verify(p);
+}
+
+/* The kernel takes 5 SQEs, then refuses the rest: the 5 requests
+ * succeed, the 7 others fail with the error; none is lost or counted
+ * twice (write_round checks). */
+Test(faults, submit_short_then_eio, .timeout = 60)
+{
+	const int script[] = { 5, -EIO };
+	const char *p = fresh("s-short-eio.vdi");
+	struct vdi_image *img;
+	int64_t res[NREQ];
+
+	cr_assert_eq(vdi_open(p, 0, &img), 0, "%s", vdi_errmsg());
+	arm_submit(script, 2, PASS);
+	write_round(img, 0, res);
+	cr_assert_eq(sinj.fired, 2, "the faults were injected");
+	cr_assert_eq(count_res(res, CHUNK), 5, "what the kernel took succeeds");
+	cr_assert_eq(count_res(res, -EIO), NREQ - 5, "the rest fails with EIO");
+	write_round(img, 1, res);
+	cr_assert_eq(count_res(res, CHUNK), NREQ, "later writes work");
+	cr_assert_eq(vdi_flush(img), 0, "%s", vdi_errmsg());
+	cr_assert_eq(vdi_close(img), 0, "%s", vdi_errmsg());
+	verify(p);
+}
+
+/* A short write's remainder is submitted again from vdi_queue_reap; that
+ * submission is refused: the request completes with the error (its range
+ * holds old or new data), the others succeed. */
+Test(faults, submit_resubmit_enomem, .timeout = 60)
+{
+	const int script[] = { PASS, -ENOMEM };
+	const char *p = fresh("s-resubmit.vdi");
+	struct vdi_image *img;
+	int64_t res[NREQ];
+
+	cr_assert_eq(vdi_open(p, 0, &img), 0, "%s", vdi_errmsg());
+	arm(VDI_IO_WRITE, 4, M_SHORT, 0);
+	arm_submit(script, 2, PASS);
+	write_round(img, 0, res);
+	cr_assert_eq(inj.fired, 1, "the short write was injected");
+	cr_assert_eq(sinj.fired, 1, "the resubmission was refused");
+	cr_assert_eq(count_res(res, -ENOMEM), 1, "that write fails");
+	cr_assert_eq(count_res(res, CHUNK), NREQ - 1, "the others succeed");
+	disarm();
+	write_round(img, 1, res);
+	cr_assert_eq(count_res(res, CHUNK), NREQ, "later writes work");
+	cr_assert_eq(vdi_flush(img), 0, "%s", vdi_errmsg());
+	cr_assert_eq(vdi_close(img), 0, "%s", vdi_errmsg());
+	verify(p);
+}
+
+/* The synchronous calls share pooled queues: after a refused submission
+ * the call fails with the error and the pool, vdi_flush and vdi_close
+ * work as before. */
+Test(faults, submit_sync_enomem, .timeout = 60)
+{
+	const int script[] = { -ENOMEM };
+	const char *p = fresh("s-sync.vdi");
+	unsigned char a[4096], b[4096];
+	struct vdi_image *img;
+
+	pattern(a, sizeof(a), 1);
+	pattern(b, sizeof(b), 2);
+	cr_assert_eq(vdi_open(p, 0, &img), 0, "%s", vdi_errmsg());
+	arm_submit(script, 1, PASS);
+	cr_assert_eq(vdi_pwrite(img, a, sizeof(a), 4 * MiB), -ENOMEM,
+		     "the write fails with ENOMEM");
+	cr_assert(strstr(vdi_errmsg(), "io_uring_submit"), "message: %s",
+		  vdi_errmsg());
+	unknown[4 * MiB / CHUNK] = 1;
+	/* In the block the failed write allocated: it is written now. */
+	cr_assert_eq(vdi_pwrite(img, b, sizeof(b), 4 * MiB + CHUNK),
+		     (ssize_t)sizeof(b), "the next write works: %s",
+		     vdi_errmsg());
+	memcpy(model + 4 * MiB + CHUNK, b, sizeof(b));
+	cr_assert_eq(vdi_flush(img), 0, "%s", vdi_errmsg());
+	cr_assert_eq(vdi_close(img), 0, "%s", vdi_errmsg());
+	verify(p);
+}
+
+/* A flush whose submission is refused fails with the error; the map
+ * entries of the blocks written before it stay off the disk until an
+ * fdatasync has made their data durable, even when other batches write
+ * metadata in between; the next flush writes them. */
+static void flush_refused(const char *name, const int *script, unsigned len,
+			  int err, bool barrier_ran)
+{
+	const char *p = fresh(name);
+	unsigned char a[4096];
+	struct vdi_image *img;
+	int64_t res[NREQ];
+
+	pattern(a, sizeof(a), 5);
+	cr_assert_eq(vdi_open(p, 0, &img), 0, "%s", vdi_errmsg());
+	write_round(img, 0, res); /* allocates blocks 0 to 3 */
+	cr_assert_eq(count_res(res, CHUNK), NREQ);
+	arm_submit(script, len, PASS);
+	cr_assert_eq(vdi_flush(img), err, "the flush fails with %s (%s)",
+		     strerror(-err), vdi_errmsg());
+	cr_assert_eq(sinj.fired, len, "the faults were injected");
+	cr_assert(strstr(vdi_errmsg(), "io_uring_submit"), "message: %s",
+		  vdi_errmsg());
+	disarm();
+	/* A batch that zeroes block 9 writes its map sector on the image's
+	 * own ring; the entries of blocks 0 to 3 must not go with it. */
+	cr_assert_eq(vdi_write_zeroes(img, 9 * MiB, MiB), 0, "%s",
+		     vdi_errmsg());
+	cr_assert_eq(vdi_pwrite(img, a, sizeof(a), 0), (ssize_t)sizeof(a),
+		     "%s", vdi_errmsg());
+	memcpy(model, a, sizeof(a));
+	/* Unless the flush's fdatasync ran, which makes them durable. */
+	if (!barrier_ran)
+		cr_assert_eq(peek32(p, MiB), VDI_BMAP_FREE,
+			     "no entry on disk for data that was not synced");
+	cr_assert_eq(vdi_flush(img), 0, "the next flush works: %s",
+		     vdi_errmsg());
+	cr_assert_neq(peek32(p, MiB), VDI_BMAP_FREE, "the next flush wrote it");
+	cr_assert_eq(vdi_close(img), 0, "%s", vdi_errmsg());
+	verify(p);
+}
+
+Test(faults, submit_flush_enomem, .timeout = 60)
+{
+	const int script[] = { -ENOMEM };
+
+	flush_refused("s-flush.vdi", script, 1, -ENOMEM, false);
+}
+
+/* The kernel takes the flush's barrier (fdatasync) only, then refuses the
+ * map writes and the final fsync linked after it. */
+Test(faults, submit_flush_cut, .timeout = 60)
+{
+	const int script[] = { 1, -EIO };
+
+	flush_refused("s-flush-cut.vdi", script, 2, -EIO, true);
+}
+
+/* The ring fills while a batch is prepared and is submitted from inside
+ * vdi_queue_submit; that submission is refused.  Blocks allocated out of
+ * order (even ones first) make each 8 MiB read 8 SQEs: 5 reads need 40,
+ * the ring of a depth-8 queue holds 32. */
+Test(faults, submit_ring_full, .timeout = 60)
+{
+	const int script[] = { -ENOMEM };
+	const size_t len = 8 * MiB;
+	const char *p = fresh("s-full.vdi");
+	unsigned char *buf = malloc(5 * len);
+	struct vdi_completion c[5];
+	struct vdi_image *img;
+	struct vdi_queue *q;
+	int64_t res[5];
+	unsigned i, got = 0;
+
+	cr_assert(buf);
+	cr_assert_eq(vdi_open(p, 0, &img), 0, "%s", vdi_errmsg());
+	for (i = 0; i < 16; i++) {
+		uint64_t vb = i < 8 ? 2 * i : 2 * (i - 8) + 1;
+
+		pattern(model + vb * MiB, MiB, vb + 1);
+		cr_assert_eq(vdi_pwrite(img, model + vb * MiB, MiB, vb * MiB),
+			     (ssize_t)MiB, "%s", vdi_errmsg());
+	}
+	cr_assert_eq(vdi_flush(img), 0, "%s", vdi_errmsg());
+	cr_assert_eq(vdi_queue_create(img, 8, 0, &q), 0, "%s", vdi_errmsg());
+	for (i = 0; i < 5; i++) {
+		res[i] = INT64_MIN;
+		cr_assert_eq(vdi_queue_read(q, buf + i * len, len,
+					    (i % 2) * len,
+					    (void *)(uintptr_t)i), 0);
+	}
+	arm_submit(script, 1, PASS);
+	cr_assert_eq(vdi_queue_submit(q), 5, "%s", vdi_errmsg());
+	cr_assert_eq(sinj.fired, 1, "the ring was submitted while full");
+	while (got < 5) {
+		int n = vdi_queue_reap(q, c, 1, 5, &reap_limit);
+
+		cr_assert_gt(n, 0, "reap: %s", n < 0 ? vdi_errmsg()
+						   : "a read was lost");
+		for (int k = 0; k < n; k++) {
+			unsigned t = (unsigned)(uintptr_t)c[k].tag;
+
+			cr_assert_eq(res[t], INT64_MIN, "read %u completed "
+				     "twice", t);
+			res[t] = c[k].res;
+		}
+		got += (unsigned)n;
+	}
+	for (i = 0; i < 4; i++)
+		cr_assert_eq(res[i], -ENOMEM, "read %u was on the full ring", i);
+	cr_assert_eq(res[4], (int64_t)len, "the read after it succeeds");
+	cr_assert_eq(memcmp(buf + 4 * len, model, len), 0, "and reads right");
+	cr_assert_eq(vdi_queue_pending(q), 0);
+	vdi_queue_destroy(q);
+	cr_assert_eq(vdi_close(img), 0, "%s", vdi_errmsg());
+	free(buf);
+	verify(p);
+}
+
+/* ---- vdi_create ------------------------------------------------------------ */
+
+/* vdi_create makes the file durable, renames it into place and makes the
+ * rename durable: an fsync of the file, then one of the directory.  When
+ * the directory's fails, the call fails with a message and leaves the
+ * image, complete, in place (and no temporary file). */
+static unsigned count_files(const char *dir, const char *part)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	unsigned n = 0;
+
+	cr_assert(d, "%s: %s", dir, strerror(errno));
+	while ((e = readdir(d)))
+		n += strstr(e->d_name, part) != NULL;
+	closedir(d);
+	return n;
+}
+
+Test(faults, create_syncs_directory)
+{
+	const char *p = tpath("cr-sync.vdi");
+
+	unlink(p);
+	arm(VDI_IO_FSYNC, 0, M_ERR, 0); /* counts, never fires */
+	cr_assert_eq(vdi_create(p, DISK, NULL), 0, "%s", vdi_errmsg());
+	cr_assert_eq(inj.seen, 2, "the file and its directory are synced");
+	disarm();
+	model_init();
+	verify(p);
+}
+
+Test(faults, create_dir_fsync_eio)
+{
+	const char *p = tpath("cr-eio.vdi");
+	struct vdi_image *img;
+	char dir[4096];
+
+	unlink(p);
+	arm(VDI_IO_FSYNC, 2, M_ERR, EIO);
+	cr_assert_eq(vdi_create(p, DISK, NULL), -EIO, "%s", vdi_errmsg());
+	disarm();
+	cr_assert(strstr(vdi_errmsg(), "directory"), "message: %s",
+		  vdi_errmsg());
+	/* The image was complete and in place (it may have replaced a
+	 * file): it stays, and opens. */
+	cr_assert_eq(vdi_open(p, VDI_OPEN_RDONLY, &img), 0, "%s", vdi_errmsg());
+	vdi_close(img);
+	snprintf(dir, sizeof(dir), "%s", p);
+	*strrchr(dir, '/') = '\0';
+	cr_assert_eq(count_files(dir, "cr-eio.vdi"), 1, "no temporary file");
 }
