@@ -25,7 +25,28 @@ unsigned vdi_ring_not_taken(const struct io_uring *ring)
 	return sq->sqe_tail - io_uring_smp_load_acquire(sq->khead);
 }
 
-int vdi_fault_submit(struct io_uring *ring)
+unsigned vdi_ring_take_back(struct io_uring *ring,
+			    void (*fn)(void *opaque, uint64_t data),
+			    void *opaque)
+{
+	struct io_uring_sq *sq = &ring->sq;
+	unsigned n = vdi_ring_not_taken(ring), first = sq->sqe_tail - n, i;
+
+	for (i = first; i != sq->sqe_tail; i++) {
+		uint64_t d = sq->sqes[i & sq->ring_mask].user_data;
+
+		if (d != LIBURING_UDATA_TIMEOUT) /* liburing's own */
+			fn(opaque, d);
+	}
+	sq->sqe_tail = first;
+	if (!(ring->flags & IORING_SETUP_SQPOLL)) {
+		sq->sqe_head = first;
+		io_uring_smp_store_release(sq->ktail, first);
+	}
+	return n;
+}
+
+int vdi_fault_submit(struct io_uring *ring, enum vdi_ring_kind kind)
 {
 	const struct vdi_fault_submit_hook *h = submit_hook;
 	struct io_uring_sq *sq = &ring->sq;
@@ -35,7 +56,7 @@ int vdi_fault_submit(struct io_uring *ring)
 	if (!h)
 		return io_uring_submit(ring);
 	ready = vdi_ring_not_taken(ring);
-	want = h->submit(h->opaque, ready);
+	want = h->submit(h->opaque, kind, ready);
 	if (want < 0)
 		return want;
 	if ((unsigned)want >= ready)

@@ -31,15 +31,21 @@ struct vdi_fault_hook {
 	void *opaque;
 };
 
+/* Which ring a submission is for. */
+enum vdi_ring_kind {
+	VDI_RING_QUEUE, /* a queue's ring: data, flush chains */
+	VDI_RING_META,  /* the image's per-batch metadata ring */
+};
+
 struct vdi_fault_submit_hook {
-	/* Called before a queue's ring is submitted with `ready` SQEs that
+	/* Called before a ring of `kind` is submitted with `ready` SQEs that
 	 * the kernel has not taken.  Return `ready` to submit as usual; a
 	 * count below it to have the kernel take only that many (the first
 	 * ones; the rest stay on the ring, as after a short io_uring_enter);
 	 * or a negative errno to fail the submission without entering the
 	 * kernel, nothing taken (as io_uring_enter fails with EAGAIN, EBUSY,
 	 * ENOMEM, EINTR...). */
-	int (*submit)(void *opaque, unsigned ready);
+	int (*submit)(void *opaque, enum vdi_ring_kind kind, unsigned ready);
 	void *opaque;
 };
 
@@ -69,7 +75,7 @@ static inline int vdi_fault_filter(enum vdi_io_kind kind, uint64_t off,
 
 /* io_uring_submit() through the seam: the number of SQEs the kernel took,
  * or a negative errno (then it took none). */
-int vdi_fault_submit(struct io_uring *ring);
+int vdi_fault_submit(struct io_uring *ring, enum vdi_ring_kind kind);
 
 /* SQEs on the ring that the kernel has not taken: those liburing has not
  * handed over yet (sqe_head..sqe_tail) and, without SQPOLL, those handed
@@ -78,5 +84,18 @@ int vdi_fault_submit(struct io_uring *ring);
  * after a submission that stopped short.  With SQPOLL, entries handed
  * over belong to the kernel thread. */
 unsigned vdi_ring_not_taken(const struct io_uring *ring);
+
+/* Take the SQEs the kernel has not taken off the ring, passing the
+ * user_data of each (oldest first; liburing's own timeout entries are
+ * skipped) to `fn`; returns how many were on the ring.  Without SQPOLL
+ * the kernel reads the submission ring only inside io_uring_enter, so
+ * entries handed over but not consumed are taken back by moving the
+ * ring's tail back to its head; with SQPOLL only entries never handed over
+ * are (the others are the kernel thread's and complete as usual).  `fn`
+ * runs before the ring is rewound and must not touch it: it collects,
+ * and the caller acts on what it collected afterwards. */
+unsigned vdi_ring_take_back(struct io_uring *ring,
+			    void (*fn)(void *opaque, uint64_t data),
+			    void *opaque);
 
 #endif

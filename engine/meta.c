@@ -98,6 +98,31 @@ void vdi_meta_ring_reap(struct vdi_image *img, bool idle)
 	}
 }
 
+/* Submit the image's metadata ring.  What the kernel does not take (it
+ * refused: ENOMEM, EAGAIN, EBUSY...; EINTR is retried) is taken back and
+ * marked dirty again, as a write that failed with EAGAIN: the next batch or
+ * flush writes it, so nothing stays counted in flight that the kernel
+ * never saw.  Under the image lock. */
+static void meta_ring_submit(struct vdi_image *img)
+{
+	struct vdi_sub *list = NULL, **link = &list, *s;
+	unsigned eintr = 0;
+	int ret;
+
+	while (vdi_ring_not_taken(&img->meta_ring)) {
+		ret = vdi_fault_submit(&img->meta_ring, VDI_RING_META);
+		atomic_fetch_add(&img->stats.enters, 1);
+		if (ret > 0 || (ret == -EINTR && ++eintr < 16))
+			continue;
+		vdi_ring_take_back(&img->meta_ring, vdi_collect_sub, &link);
+		while ((s = list)) {
+			list = s->next;
+			img->meta_ring_inflight--;
+			vdi_meta_write_done(img, s, -EAGAIN);
+		}
+	}
+}
+
 void vdi_meta_batch(struct vdi_image *img)
 {
 	if (!img->meta_ring_ready)
@@ -107,10 +132,8 @@ void vdi_meta_batch(struct vdi_image *img)
 	if (!img->meta_ring_inflight && !img->meta_owner &&
 	    !img->barrier_pending &&
 	    (img->dirty_count || img->header_dirty) &&
-	    vdi_meta_prep(img, &img->meta_ring, NULL, false) == 0) {
-		io_uring_submit(&img->meta_ring);
-		atomic_fetch_add(&img->stats.enters, 1);
-	}
+	    vdi_meta_prep(img, &img->meta_ring, NULL, false) == 0)
+		meta_ring_submit(img);
 	pthread_mutex_unlock(&img->lock);
 }
 
@@ -182,6 +205,20 @@ int vdi_meta_prep(struct vdi_image *img, struct io_uring *ring,
 					(uint64_t)first[i] * VDI_SECTOR;
 		}
 		sqe = io_uring_get_sqe(ring);
+		if (!sqe) {
+			/* Callers make room first; should the ring still be
+			 * full, what was not queued stays for the next
+			 * write-back. */
+			if (hdr)
+				img->header_dirty = true;
+			else
+				for (uint32_t k = 0; k < count[i]; k++)
+					vdi_image_mark_sector_dirty(img,
+								    first[i] + k);
+			free(sub->bounce);
+			free(sub);
+			continue;
+		}
 		io_uring_prep_write(sqe, 0, sub->buf, (unsigned)len,
 				    sub->file_off);
 		/* The metadata ring has no registered files. */

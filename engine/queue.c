@@ -446,34 +446,23 @@ static void sub_not_taken(struct vdi_queue *q, struct vdi_sub *s, int err)
 	}
 }
 
-/* Take the SQEs the kernel has not taken off the ring and finish each as
- * failed with `err`; returns how many.  Without SQPOLL the kernel reads
- * the submission ring only inside io_uring_enter, so entries handed over
- * but not consumed are taken back by moving the ring's tail back to its
- * head.  With SQPOLL only entries never handed over are (the others are
- * the kernel thread's and complete as usual). */
+void vdi_collect_sub(void *opaque, uint64_t data)
+{
+	struct vdi_sub ***link = opaque, *s = (struct vdi_sub *)(uintptr_t)data;
+
+	s->next = NULL;
+	**link = s;
+	*link = &s->next;
+}
+
+/* Take the SQEs the kernel has not taken off the ring (see
+ * vdi_ring_take_back) and finish each as failed with `err`; returns how
+ * many. */
 static unsigned fail_not_taken(struct vdi_queue *q, int err)
 {
-	struct io_uring_sq *sq = &q->ring.sq;
 	struct vdi_sub *list = NULL, **link = &list, *s;
-	unsigned n = vdi_ring_not_taken(&q->ring);
-	unsigned first = sq->sqe_tail - n, i;
+	unsigned n = vdi_ring_take_back(&q->ring, vdi_collect_sub, &link);
 
-	for (i = first; i != sq->sqe_tail; i++) {
-		uint64_t data = sq->sqes[i & sq->ring_mask].user_data;
-
-		if (data == LIBURING_UDATA_TIMEOUT)
-			continue; /* liburing's own, for old kernels */
-		s = (struct vdi_sub *)(uintptr_t)data;
-		s->next = NULL;
-		*link = s;
-		link = &s->next;
-	}
-	sq->sqe_tail = first;
-	if (!(q->ring.flags & IORING_SETUP_SQPOLL)) {
-		sq->sqe_head = first;
-		io_uring_smp_store_release(sq->ktail, first);
-	}
 	while ((s = list)) {
 		list = s->next;
 		sub_not_taken(q, s, err);
@@ -521,7 +510,7 @@ static int ring_submit(struct vdi_queue *q, const char *fn)
 		return 0;
 	q->submitting = true;
 	while (vdi_ring_not_taken(&q->ring)) {
-		ret = vdi_fault_submit(&q->ring);
+		ret = vdi_fault_submit(&q->ring, VDI_RING_QUEUE);
 		atomic_fetch_add_explicit(&q->img->stats.enters, 1,
 					  memory_order_relaxed);
 		if (ret > 0) {

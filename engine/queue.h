@@ -85,6 +85,9 @@ int vdi_queue_create_internal(struct vdi_image *img, unsigned depth,
 
 /* queue.c, for split.c: subs and requests, SQEs. */
 struct vdi_sub *vdi_sub_get(struct vdi_queue *q);
+/* vdi_ring_take_back callback: appends the sub to a list whose tail link
+ * (struct vdi_sub **) `opaque` points at. */
+void vdi_collect_sub(void *opaque, uint64_t data);
 void vdi_sub_put(struct vdi_queue *q, struct vdi_sub *s);
 void vdi_req_sub_done(struct vdi_queue *q, struct vdi_req *r);
 struct io_uring_sqe *vdi_get_sqe(struct vdi_queue *q);

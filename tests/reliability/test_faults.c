@@ -64,8 +64,9 @@ static int hook_io(void *opaque, enum vdi_io_kind kind, uint64_t off,
 	return -in->err;
 }
 
-/* Submissions of queues' rings, numbered from 1: submission i < 1 + len
- * gets script[i - 1], later ones `rest`.  A value is what fault.h's submit
+/* Submissions of one kind of ring (queues' rings unless `ring` says
+ * otherwise), numbered from 1: submission i < 1 + len gets script[i - 1],
+ * later ones `rest`; the other kind passes.  A value is what fault.h's submit
  * hook returns: PASS (submit as usual), a count of SQEs for the kernel to
  * take, or a negative errno. */
 #define PASS INT_MAX
@@ -76,13 +77,16 @@ static struct submit_injector {
 	int rest;
 	unsigned seen;  /* submissions so far */
 	unsigned fired; /* submissions changed */
+	enum vdi_ring_kind ring;
 } sinj = { .rest = PASS };
 
-static int hook_submit(void *opaque, unsigned ready)
+static int hook_submit(void *opaque, enum vdi_ring_kind kind, unsigned ready)
 {
 	struct submit_injector *in = opaque;
 	int v;
 
+	if (kind != in->ring)
+		return (int)ready;
 	in->seen++;
 	v = in->seen <= in->len ? in->script[in->seen - 1] : in->rest;
 	if (v == PASS || (v >= 0 && (unsigned)v >= ready))
@@ -922,6 +926,39 @@ Test(faults, submit_ring_full, .timeout = 60)
 	vdi_queue_destroy(q);
 	cr_assert_eq(vdi_close(img), 0, "%s", vdi_errmsg());
 	free(buf);
+	verify(p);
+}
+
+/* The image's own metadata ring (zero-entry changes, once per batch): a
+ * refused submission there leaves nothing counted in flight (close would
+ * wait for it forever) and the entries go out with the next write-back. */
+Test(faults, submit_meta_ring_refused, .timeout = 60)
+{
+	const int script[] = { -ENOMEM };
+	const char *p = fresh("s-meta.vdi");
+	unsigned char a[4096];
+	struct vdi_image *img;
+
+	pattern(a, sizeof(a), 9);
+	cr_assert_eq(vdi_open(p, 0, &img), 0, "%s", vdi_errmsg());
+	cr_assert_eq(vdi_pwrite(img, a, sizeof(a), 0), (ssize_t)sizeof(a));
+	memcpy(model, a, sizeof(a));
+	cr_assert_eq(vdi_pwrite(img, a, sizeof(a), 2 * MiB), (ssize_t)sizeof(a));
+	cr_assert_eq(vdi_flush(img), 0, "%s", vdi_errmsg());
+	/* The discard's zero entry enters the disk map when it completes; the
+	 * next call's metadata batch, the first on the image's ring, writes
+	 * it: refused. */
+	arm_submit(script, 1, PASS);
+	sinj.ring = VDI_RING_META;
+	cr_assert_eq(vdi_discard(img, 2 * MiB, MiB), 0, "%s", vdi_errmsg());
+	cr_assert_eq(vdi_pwrite(img, a, sizeof(a), 8192), (ssize_t)sizeof(a),
+		     "%s", vdi_errmsg());
+	memcpy(model + 8192, a, sizeof(a));
+	cr_assert_eq(sinj.fired, 1, "the metadata batch was refused");
+	disarm();
+	cr_assert_eq(vdi_close(img), 0, "%s", vdi_errmsg());
+	cr_assert_eq(peek32(p, MiB + 2 * 4), VDI_BMAP_ZERO,
+		     "the zero entry reached the disk at close");
 	verify(p);
 }
 
