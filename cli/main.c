@@ -2,6 +2,7 @@
  * zero and commit VirtualBox disk images.
  * This file only dispatches to the subcommands (cmd_*.c). */
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
 
 #include "cli.h"
@@ -60,6 +61,10 @@ int main(int argc, char **argv)
 {
 	const char *name;
 
+	/* Past a file size limit (ulimit -f) a write then fails with EFBIG,
+	 * reported and cleaned up like any other error, rather than the
+	 * signal killing the tool half way, temporary file left behind. */
+	signal(SIGXFSZ, SIG_IGN);
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_FAIL;

@@ -244,7 +244,7 @@ int vdi_compact(const char *path, struct vdi_compact_result *res,
 					end, strerror(errno));
 		else
 			ret = vdi_image_sync(img);
-		img->next_free = img->next_free_open = used;
+		img->next_free = img->next_free_open = img->ref_end = used;
 		res->file_size_after = end;
 	}
 	pthread_mutex_unlock(&img->lock);

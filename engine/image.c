@@ -135,6 +135,7 @@ static int load_bmap(struct vdi_image *img, uint64_t file_size)
 						: img->bad_lo;
 	img->next_free = max_index > slots_in_file ? max_index : slots_in_file;
 	img->next_free_open = img->next_free;
+	img->ref_end = img->next_free;
 	return 0;
 }
 
@@ -312,7 +313,7 @@ int vdi_close(struct vdi_image *img)
 	pthread_mutex_lock(&img->lock);
 	vdi_meta_ring_exit(img);
 	if (!(img->flags & VDI_OPEN_RDONLY) && img->written) {
-		ret = vdi_image_extend(img);
+		ret = vdi_image_extend(img, "vdi_close");
 		/* Data first, then the entries that point at it. */
 		if (ret == 0 && (img->staged_count || img->barrier_pending)) {
 			ret = vdi_image_sync(img);
@@ -440,6 +441,8 @@ void vdi_image_publish(struct vdi_image *img, uint32_t vb, uint32_t n)
 		 * a power cut could keep the entry and lose the data. */
 		img->staged[i / 64] |= 1ull << (i % 64);
 		img->staged_count++;
+		if ((uint64_t)e + 1 > img->ref_end)
+			img->ref_end = (uint64_t)e + 1;
 	}
 	pthread_mutex_unlock(&img->lock);
 }
@@ -545,21 +548,37 @@ int vdi_image_writeback_sync(struct vdi_image *img)
 	return 0;
 }
 
-int vdi_image_extend(struct vdi_image *img)
+int vdi_image_extend(struct vdi_image *img, const char *fn)
 {
-	uint64_t end = vdi_slot_offset(img, img->next_free);
+	uint64_t end = vdi_slot_offset(img, img->next_free), need;
 	struct stat st;
+	int err;
 
-	if (fstat(img->meta_fd, &st) < 0)
-		return vdi_error(-errno, "vdi_flush", img->path, "fstat: %s",
-				 strerror(errno));
-	if (img->next_free == img->next_free_open || (uint64_t)st.st_size >= end)
+	if (img->next_free == img->next_free_open)
 		return 0;
-	if (ftruncate(img->meta_fd, (off_t)end) < 0)
-		return vdi_error(-errno, "vdi_flush", img->path,
-				 "cannot extend the file to %" PRIu64
-				 " bytes: %s", end, strerror(errno));
-	return 0;
+	if (fstat(img->meta_fd, &st) < 0)
+		return vdi_error(-errno, fn, img->path, "fstat: %s",
+				 strerror(errno));
+	if ((uint64_t)st.st_size >= end)
+		return 0;
+	/* Up to every block handed out: no write still in flight lies past
+	 * that, so the size set here never cuts one short (st_size may be
+	 * stale by then). */
+	if (ftruncate(img->meta_fd, (off_t)end) == 0)
+		return 0;
+	err = errno;
+	/* A file size limit (EFBIG) may lie below blocks whose writes failed
+	 * for that very reason.  What must be covered are the blocks whose
+	 * entries are, or are about to be, on disk (ref_end).  Allocating
+	 * the last byte extends the file to there without ever making it
+	 * shorter, whatever is still in flight. */
+	need = vdi_slot_offset(img, img->ref_end);
+	if (img->ref_end <= img->next_free_open || (uint64_t)st.st_size >= need ||
+	    fallocate(img->meta_fd, 0, (off_t)need - 1, 1) == 0)
+		return 0;
+	return vdi_error(-err, fn, img->path,
+			 "cannot extend the file to %" PRIu64 " bytes: %s", end,
+			 strerror(err));
 }
 
 int vdi_image_sync(struct vdi_image *img)

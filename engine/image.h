@@ -61,6 +61,9 @@ struct vdi_image {
 	pthread_cond_t meta_cond;
 	uint64_t next_free;    /* next physical block to hand out */
 	uint64_t next_free_open; /* next_free as it was at open */
+	uint64_t ref_end;      /* one past the highest physical block that an
+				* entry on disk points at, or will at the next
+				* flush (staged): the file must reach its end */
 	uint32_t blocks_mapped; /* entries in disk_map that point at data */
 	struct vdi_queue *meta_owner; /* a flush's metadata writes in flight */
 	struct io_uring meta_ring;    /* per-batch metadata write-back */
@@ -176,8 +179,12 @@ void vdi_image_bmap_bytes(const struct vdi_image *img, uint32_t first,
  * Under the lock, with no metadata in flight. */
 int vdi_image_writeback_sync(struct vdi_image *img);
 
-/* Make the file long enough to hold every allocated block. Under the lock. */
-int vdi_image_extend(struct vdi_image *img);
+/* Make the file long enough to hold every block handed out or, when that
+ * fails (a file size limit below blocks whose writes failed), at least
+ * every block that an entry on disk points at or is about to (ref_end).
+ * Never makes the file shorter.  `fn` names the caller in messages.
+ * Under the lock. */
+int vdi_image_extend(struct vdi_image *img, const char *fn);
 
 void vdi_image_mark_dirty(struct vdi_image *img, uint32_t vb);
 void vdi_image_mark_sector_dirty(struct vdi_image *img, uint32_t sector);

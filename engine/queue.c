@@ -582,7 +582,7 @@ static void prep_flush(struct vdi_queue *q, struct vdi_req *r)
 	ret = img->meta_error;
 	img->meta_error = 0;
 	if (ret == 0 && img->written)
-		ret = vdi_image_extend(img);
+		ret = vdi_image_extend(img, "vdi_flush");
 	if (ret == 0 && (q->flags & VDI_QUEUE_IOPOLL)) {
 		/* Polled rings take no buffered writes and no fsync. */
 		if (img->staged_count || img->barrier_pending) {
