@@ -290,6 +290,21 @@ static void verify(const char *p)
 	free(unknown);
 }
 
+/* After the faults: a round of writes that must all work, a flush (when
+ * `flush`), close, and the image as the model says. */
+static void later_round_and_verify(struct vdi_image *img, const char *p,
+				   bool flush)
+{
+	int64_t res[NREQ];
+
+	write_round(img, 1, res);
+	cr_assert_eq(count_res(res, CHUNK), NREQ, "later writes work");
+	if (flush)
+		cr_assert_eq(vdi_flush(img), 0, "%s", vdi_errmsg());
+	cr_assert_eq(vdi_close(img), 0, "%s", vdi_errmsg());
+	verify(p);
+}
+
 /* ---- data writes ---------------------------------------------------------- */
 
 /* The 4th data write fails with `err`: exactly that request fails, with
@@ -374,10 +389,7 @@ static void read_error(const char *name, int err)
 	cr_assert_eq(count_res(res, CHUNK), NREQ - 1);
 	read_round(img, 0, res);
 	cr_assert_eq(count_res(res, CHUNK), NREQ, "later reads work");
-	write_round(img, 1, res);
-	cr_assert_eq(count_res(res, CHUNK), NREQ, "later writes work");
-	cr_assert_eq(vdi_close(img), 0, "%s", vdi_errmsg());
-	verify(p);
+	later_round_and_verify(img, p, false);
 }
 
 Test(faults, read_eio) { read_error("r-eio.vdi", EIO); }
@@ -427,7 +439,6 @@ static void meta_batch_error(const char *name, int err)
 	const char *p = fresh(name);
 	unsigned char a[4096], b[4096];
 	struct vdi_image *img;
-	int64_t res[NREQ];
 
 	pattern(a, sizeof(a), 1);
 	pattern(b, sizeof(b), 2);
@@ -442,11 +453,7 @@ static void meta_batch_error(const char *name, int err)
 		     strerror(err));
 	cr_assert_eq(inj.fired, 1, "the fault was injected");
 	cr_assert_eq(vdi_flush(img), 0, "reported once: %s", vdi_errmsg());
-	write_round(img, 1, res);
-	cr_assert_eq(count_res(res, CHUNK), NREQ, "later writes work");
-	cr_assert_eq(vdi_flush(img), 0, "%s", vdi_errmsg());
-	cr_assert_eq(vdi_close(img), 0, "%s", vdi_errmsg());
-	verify(p);
+	later_round_and_verify(img, p, true);
 }
 
 Test(faults, meta_batch_eio) { meta_batch_error("mb-eio.vdi", EIO); }
@@ -460,7 +467,6 @@ static void meta_flush_error(const char *name, int err)
 	const char *p = fresh(name);
 	unsigned char a[4096];
 	struct vdi_image *img;
-	int64_t res[NREQ];
 	int f1, f2;
 
 	pattern(a, sizeof(a), 1);
@@ -475,11 +481,7 @@ static void meta_flush_error(const char *name, int err)
 	cr_assert((f1 == -err && f2 == 0) || (f1 == 0 && f2 == -err),
 		  "one flush reports %s: got %d then %d", strerror(err), f1, f2);
 	cr_assert_eq(vdi_flush(img), 0, "%s", vdi_errmsg());
-	write_round(img, 1, res);
-	cr_assert_eq(count_res(res, CHUNK), NREQ);
-	cr_assert_eq(vdi_flush(img), 0, "%s", vdi_errmsg());
-	cr_assert_eq(vdi_close(img), 0, "%s", vdi_errmsg());
-	verify(p);
+	later_round_and_verify(img, p, true);
 }
 
 Test(faults, meta_flush_eio) { meta_flush_error("mf-eio.vdi", EIO); }
@@ -578,10 +580,7 @@ static void fsync_error(const char *name, int err)
 	cr_assert(strstr(vdi_errmsg(), "flush"), "%s", vdi_errmsg());
 	cr_assert_eq(vdi_flush(img), 0, "the next flush works: %s",
 		     vdi_errmsg());
-	write_round(img, 1, res);
-	cr_assert_eq(count_res(res, CHUNK), NREQ);
-	cr_assert_eq(vdi_close(img), 0, "%s", vdi_errmsg());
-	verify(p);
+	later_round_and_verify(img, p, false);
 }
 
 Test(faults, fsync_eio) { fsync_error("f-eio.vdi", EIO); }
@@ -709,10 +708,7 @@ Test(faults, submit_eagain_persists, .timeout = 60)
 	cr_assert_eq(count_res(res, -EAGAIN), NREQ,
 		     "every write fails with EAGAIN");
 	cr_assert_lt(t1.tv_sec - t0.tv_sec, 5, "gave up in bounded time");
-	write_round(img, 1, res);
-	cr_assert_eq(count_res(res, CHUNK), NREQ, "later writes work");
-	cr_assert_eq(vdi_close(img), 0, "%s", vdi_errmsg());
-	verify(p);
+	later_round_and_verify(img, p, false);
 }
 
 /* The kernel takes only the first 5 SQEs: the rest are submitted too. */
@@ -749,11 +745,7 @@ Test(faults, submit_short_then_eio, .timeout = 60)
 	cr_assert_eq(sinj.fired, 2, "the faults were injected");
 	cr_assert_eq(count_res(res, CHUNK), 5, "what the kernel took succeeds");
 	cr_assert_eq(count_res(res, -EIO), NREQ - 5, "the rest fails with EIO");
-	write_round(img, 1, res);
-	cr_assert_eq(count_res(res, CHUNK), NREQ, "later writes work");
-	cr_assert_eq(vdi_flush(img), 0, "%s", vdi_errmsg());
-	cr_assert_eq(vdi_close(img), 0, "%s", vdi_errmsg());
-	verify(p);
+	later_round_and_verify(img, p, true);
 }
 
 /* A short write's remainder is submitted again from vdi_queue_reap; that
@@ -775,11 +767,7 @@ Test(faults, submit_resubmit_enomem, .timeout = 60)
 	cr_assert_eq(count_res(res, -ENOMEM), 1, "that write fails");
 	cr_assert_eq(count_res(res, CHUNK), NREQ - 1, "the others succeed");
 	disarm();
-	write_round(img, 1, res);
-	cr_assert_eq(count_res(res, CHUNK), NREQ, "later writes work");
-	cr_assert_eq(vdi_flush(img), 0, "%s", vdi_errmsg());
-	cr_assert_eq(vdi_close(img), 0, "%s", vdi_errmsg());
-	verify(p);
+	later_round_and_verify(img, p, true);
 }
 
 /* The synchronous calls share pooled queues: after a refused submission
