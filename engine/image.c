@@ -182,7 +182,8 @@ int vdi_open_chain(const char *path, unsigned flags,
 		return vdi_error(-EINVAL, "vdi_open", path,
 				 "unknown flags 0x%x", flags);
 	}
-	return vdi_open_depth(path, flags, parents, nparents, 0, out);
+	return vdi_open_depth(path, flags, parents, parents ? nparents : 0, 0,
+			      out);
 }
 
 int vdi_open_depth(const char *path, unsigned flags,
