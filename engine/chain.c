@@ -185,17 +185,15 @@ struct vdi_image *vdi_chain_resolve(struct vdi_image *img, uint32_t vb,
 	return img;
 }
 
-int vdi_chain_copy_up(struct vdi_image *img, uint32_t vb, uint64_t index)
+/* Copy what the parents hold for block `vb` into physical block `index`
+ * of `img` (nothing when they hold no data).  Under the lock. */
+static int copy_block_up(struct vdi_image *img, uint32_t vb, uint64_t index)
 {
 	struct vdi_image *src;
 	unsigned char *buf;
 	uint32_t e;
 	int ret;
 
-	if (vdi_map_get(img, vb) != VDI_BMAP_FREE)
-		return 0;
-	if (!img->parent)
-		return vdi_chain_no_parent(img, vb, "vdi_queue_submit");
 	src = vdi_chain_resolve(img->parent, vb, &e);
 	if (!vdi_entry_is_data(e))
 		return 0;
@@ -227,6 +225,32 @@ int vdi_chain_no_parent(struct vdi_image *img, uint32_t vb, const char *fn)
 	return vdi_error(-ENOLINK, fn, img->path,
 			 "block %" PRIu32 " is in the parent image, which was "
 			 "not opened (VDI_OPEN_NO_PARENT)", vb);
+}
+
+int vdi_chain_copy_up(struct vdi_image *img, uint32_t vb, uint64_t index)
+{
+	if (vdi_map_get(img, vb) != VDI_BMAP_FREE)
+		return 0;
+	if (!img->parent)
+		return vdi_chain_no_parent(img, vb, "vdi_queue_submit");
+	return copy_block_up(img, vb, index);
+}
+
+int vdi_chain_copy_up_pending(struct vdi_image *img, uint32_t vb,
+			      uint32_t index)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&img->lock);
+	if (vdi_is_pending(img, vb)) {
+		ret = copy_block_up(img, vb, index);
+		if (ret == 0)
+			atomic_fetch_and_explicit(&img->pending[vb / 64],
+						  ~(1ull << (vb % 64)),
+						  memory_order_release);
+	}
+	pthread_mutex_unlock(&img->lock);
+	return ret;
 }
 
 struct vdi_image *vdi_get_parent(struct vdi_image *img)

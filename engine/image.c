@@ -155,6 +155,7 @@ static void free_image(struct vdi_image *img)
 	free(img->disk_map);
 	free(img->dirty);
 	free(img->staged);
+	free((void *)img->pending);
 	free(img->path);
 	pthread_mutex_destroy(&img->lock);
 	pthread_cond_destroy(&img->meta_cond);
@@ -278,6 +279,13 @@ int vdi_open_depth(const char *path, unsigned flags,
 		ret = vdi_chain_open_parent(img, parents, nparents, depth);
 		if (ret < 0)
 			goto out_free;
+		img->pending = calloc(img->hdr.blocks / 64 + 1,
+				      sizeof(*img->pending));
+		if (!img->pending) {
+			ret = vdi_error(-ENOMEM, "vdi_open", path,
+					"out of memory");
+			goto out_free;
+		}
 	}
 	if (!(flags & VDI_OPEN_RDONLY)) {
 		void *z;
@@ -393,6 +401,16 @@ int vdi_image_alloc(struct vdi_image *img, uint32_t vb, bool full,
 		ret = vdi_chain_copy_up(img, vb, img->next_free);
 		if (ret < 0)
 			goto out;
+	} else if (img->pending) {
+		uint32_t pe;
+
+		/* The parents hold this block: until the write lands, they
+		 * still give its data. */
+		vdi_chain_resolve(img->parent, vb, &pe);
+		if (vdi_entry_is_data(pe))
+			atomic_fetch_or_explicit(&img->pending[vb / 64],
+						 1ull << (vb % 64),
+						 memory_order_release);
 	}
 	*index = (uint32_t)img->next_free++;
 	img->written = true;
@@ -430,6 +448,11 @@ void vdi_image_publish(struct vdi_image *img, uint32_t vb, uint32_t n)
 	for (i = vb; i < vb + n; i++) {
 		uint32_t e = vdi_map_get(img, i);
 
+		/* A write to it completed: the slot holds the block now. */
+		if (img->pending)
+			atomic_fetch_and_explicit(&img->pending[i / 64],
+						  ~(1ull << (i % 64)),
+						  memory_order_release);
 		if (img->disk_map[i] == e || vdi_is_staged(img, i))
 			continue;
 		if (!vdi_entry_is_data(e)) {
@@ -473,6 +496,10 @@ uint32_t vdi_image_make_zero(struct vdi_image *img, uint32_t vb)
 	e = vdi_map_get(img, vb);
 	if (e != VDI_BMAP_ZERO) {
 		img->written = true;
+		if (img->pending)
+			atomic_fetch_and_explicit(&img->pending[vb / 64],
+						  ~(1ull << (vb % 64)),
+						  memory_order_release);
 		atomic_store_explicit(&img->map[vb], VDI_BMAP_ZERO,
 				      memory_order_release);
 		/* A free block holds no data: the map may say so at once.

@@ -46,6 +46,13 @@ struct vdi_image {
 	 * close, after an fdatasync (bit per virtual block). */
 	uint64_t *staged;
 	uint32_t staged_count;
+	/* Differencing images: blocks allocated by a whole-block write,
+	 * without copying the parent's block up, whose write has not yet
+	 * completed (or failed).  Until one does, the slot does not hold the
+	 * block: reads go to the parent, and a partial write copies the
+	 * parent's block up first (bit per virtual block; NULL for images
+	 * without parent).  Set and cleared under `lock`, read without. */
+	_Atomic uint64_t *pending;
 	/* A flush's barrier failed after staged entries entered disk_map:
 	 * they must not be written before another fdatasync. */
 	bool barrier_pending;
@@ -143,6 +150,11 @@ int vdi_chain_open_parent(struct vdi_image *img, const char *const *parents,
  * `vb` of its parent: -ENOLINK with a message (0 for other images, whose
  * free blocks are zeros). */
 int vdi_chain_no_parent(struct vdi_image *img, uint32_t vb, const char *fn);
+/* A partial write to a block still pending (see `pending`): copy the
+ * parent's block into physical block `index` first, once.  Takes the
+ * lock. */
+int vdi_chain_copy_up_pending(struct vdi_image *img, uint32_t vb,
+			      uint32_t index);
 struct vdi_image *vdi_chain_resolve(struct vdi_image *img, uint32_t vb,
 				    uint32_t *entry);
 int vdi_chain_copy_up(struct vdi_image *img, uint32_t vb, uint64_t index);
@@ -154,6 +166,13 @@ void vdi_image_publish(struct vdi_image *img, uint32_t vb, uint32_t n);
 /* After an fdatasync: move the staged entries into disk_map (dirtying
  * their sectors).  Returns how many.  Under the lock. */
 uint32_t vdi_image_unstage(struct vdi_image *img);
+
+static inline bool vdi_is_pending(const struct vdi_image *img, uint32_t vb)
+{
+	return img->pending &&
+	       (atomic_load_explicit(&img->pending[vb / 64],
+				     memory_order_acquire) >> (vb % 64) & 1);
+}
 
 static inline bool vdi_is_staged(const struct vdi_image *img, uint32_t vb)
 {

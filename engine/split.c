@@ -260,6 +260,10 @@ void vdi_prep_rw(struct vdi_queue *q, struct vdi_req *r)
 
 		if (r->op == OP_READ && e == VDI_BMAP_FREE && img->parent)
 			src = vdi_chain_resolve(img, vb, &e);
+		else if (r->op == OP_READ && vdi_is_pending(img, vb))
+			/* Its whole-block write has not landed: the
+			 * parents still give the block. */
+			src = vdi_chain_resolve(img->parent, vb, &e);
 		else if (r->op == OP_READ && e == VDI_BMAP_FREE &&
 			 (ret = vdi_chain_no_parent(img, vb,
 						    "vdi_queue_submit")) < 0)
@@ -288,6 +292,13 @@ void vdi_prep_rw(struct vdi_queue *q, struct vdi_req *r)
 		} else {
 			if (!vdi_entry_is_data(e)) {
 				ret = vdi_image_alloc(img, vb, n == bs, &e);
+				if (ret < 0)
+					break;
+			} else if (n != bs && vdi_is_pending(img, vb)) {
+				/* Part of a block whose whole-block write
+				 * has not landed (or failed): the rest must
+				 * be the parent's. */
+				ret = vdi_chain_copy_up_pending(img, vb, e);
 				if (ret < 0)
 					break;
 			}
@@ -397,6 +408,10 @@ void vdi_prep_zero(struct vdi_queue *q, struct vdi_req *r)
 			    !vdi_entry_is_data((vdi_chain_resolve(img, vb, &pe), pe)))
 				continue;
 			ret = vdi_image_alloc(img, vb, false, &e);
+			if (ret < 0)
+				break;
+		} else if (vdi_is_pending(img, vb)) {
+			ret = vdi_chain_copy_up_pending(img, vb, e);
 			if (ret < 0)
 				break;
 		}

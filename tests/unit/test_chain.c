@@ -419,3 +419,51 @@ Test(chain, compact_a_child)
 	free(zeros);
 	free(model);
 }
+
+/* A whole-block write allocates without copying the parent's block up.
+ * If it never lands (the kernel refuses it here), the block must still
+ * read as the parent's, and a later partial write must keep the parent's
+ * data around it, also on disk after a flush. */
+static int refuse_first(void *opaque, enum vdi_ring_kind kind, unsigned ready)
+{
+	int *left = opaque;
+
+	if (kind == VDI_RING_QUEUE && *left > 0) {
+		--*left;
+		return -ENOMEM;
+	}
+	return (int)ready;
+}
+
+Test(chain, failed_whole_block_write_keeps_the_parent)
+{
+	const char *base = tpath("b12.vdi"), *child = tpath("c12.vdi");
+	unsigned char *full = malloc(MiB), *buf = malloc(SIZE), patch[4096];
+	int left = 1;
+	const struct vdi_fault_submit_hook refuse = { refuse_first, &left };
+	struct vdi_image *img;
+
+	make_pair(base, child);
+	cr_assert_eq(vdi_open(child, 0, &img), 0, "%s", vdi_errmsg());
+	pattern(full, MiB, 30);
+	vdi_fault_set_submit(&refuse);
+	cr_assert_eq(vdi_pwrite(img, full, MiB, MiB), -ENOMEM,
+		     "the whole-block write is refused");
+	vdi_fault_set_submit(NULL);
+	cr_assert_eq(left, 0);
+	cr_assert_eq(vdi_pread(img, buf, MiB, MiB), (ssize_t)MiB);
+	cr_assert_eq(memcmp(buf, model + MiB, MiB), 0,
+		     "the block still reads as the parent's");
+	pattern(patch, sizeof(patch), 31);
+	cr_assert_eq(vdi_pwrite(img, patch, sizeof(patch), MiB + 8192),
+		     (ssize_t)sizeof(patch), "%s", vdi_errmsg());
+	memcpy(model + MiB + 8192, patch, sizeof(patch));
+	cr_assert_eq(vdi_pread(img, buf, SIZE, 0), (ssize_t)SIZE);
+	cr_assert_eq(memcmp(buf, model, SIZE), 0, "parent around the patch");
+	cr_assert_eq(vdi_flush(img), 0, "%s", vdi_errmsg());
+	cr_assert_eq(vdi_close(img), 0, "%s", vdi_errmsg());
+	assert_reads(child, NULL, model);
+	free(full);
+	free(buf);
+	free(model);
+}
