@@ -216,11 +216,17 @@ int vdi_create(const char *path, uint64_t size,
 
 	vdi_header_encode(&h, pre);
 	ret = write_all(fd, pre, sizeof(pre), 0);
-	if (ret == 0)
-		ret = write_bmap(fd, &h);
 	if (ret < 0) {
-		ret = vdi_error(ret, "vdi_create", path, "write: %s",
-				strerror(-ret));
+		ret = vdi_error(ret, "vdi_create", path,
+				"cannot write the header: %s", strerror(-ret));
+		goto out;
+	}
+	ret = write_bmap(fd, &h);
+	if (ret < 0) {
+		ret = vdi_error(ret, "vdi_create", path,
+				"cannot write the block map (%" PRIu64 " bytes "
+				"at %" PRIu32 "): %s", vdi_bmap_bytes(&h),
+				h.offset_bmap, strerror(-ret));
 		goto out;
 	}
 	end = h.offset_data;
@@ -235,8 +241,9 @@ int vdi_create(const char *path, uint64_t size,
 		}
 	}
 	if (ftruncate(fd, (off_t)end) < 0) {
-		ret = vdi_error(-errno, "vdi_create", path, "%s",
-				strerror(errno));
+		ret = vdi_error(-errno, "vdi_create", path,
+				"cannot size the file to %" PRIu64 " bytes: %s",
+				end, strerror(errno));
 		goto out;
 	}
 	ret = sync_fd(fd);

@@ -135,7 +135,7 @@ tool_fails "EFBIG: convert over an existing image" "File too large" "$T/out" \
 ok "EFBIG: the existing image is unchanged" cmp "$T/out/old.vdi" "$T/old.copy"
 tool_fails "EFBIG: create a static image" "cannot preallocate.*File too large" \
 	"$T/out" limited "$VDI" create -q -o static=on "$T/out/static.vdi" 32M
-tool_fails "EFBIG: create with a block map past the limit" "File too large" \
+tool_fails "EFBIG: create with a block map past the limit" "cannot write the block map.*File too large" \
 	"$T/out" limited "$VDI" create -q -o block_size=128K "$T/out/big.vdi" 8T
 "$VDI" create -q -o static=on "$T/out/grow.vdi" 8M
 cp "$T/out/grow.vdi" "$T/grow.copy"
