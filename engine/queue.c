@@ -555,6 +555,7 @@ static void prep_flush(struct vdi_queue *q, struct vdi_req *r)
 	struct vdi_image *img = q->img;
 	struct io_uring_sqe *sqe;
 	struct vdi_sub *s;
+	bool said = false; /* ret came with a message naming it */
 	int ret;
 
 	r->inflight = 1;
@@ -581,8 +582,10 @@ static void prep_flush(struct vdi_queue *q, struct vdi_req *r)
 	 * carried is dirty again and goes out below. */
 	ret = img->meta_error;
 	img->meta_error = 0;
-	if (ret == 0 && img->written)
+	if (ret == 0 && img->written) {
 		ret = vdi_image_extend(img, "vdi_flush");
+		said = ret < 0;
+	}
 	if (ret == 0 && (q->flags & VDI_QUEUE_IOPOLL)) {
 		/* Polled rings take no buffered writes and no fsync. */
 		if (img->staged_count || img->barrier_pending) {
@@ -595,6 +598,7 @@ static void prep_flush(struct vdi_queue *q, struct vdi_req *r)
 		pthread_mutex_unlock(&img->lock);
 		if (ret == 0)
 			ret = vdi_image_sync(img);
+		said = ret < 0; /* these name what failed */
 		goto out;
 	}
 	if (ret == 0 && (img->staged_count || img->barrier_pending)) {
@@ -642,8 +646,9 @@ static void prep_flush(struct vdi_queue *q, struct vdi_req *r)
 	r->inflight++;
 out:
 	if (ret < 0 && !r->err)
-		r->err = vdi_error(ret, "vdi_queue_flush", img->path,
-				   "flush failed: %s", strerror(-ret));
+		r->err = said ? ret
+			      : vdi_error(ret, "vdi_queue_flush", img->path,
+					  "flush failed: %s", strerror(-ret));
 	vdi_req_sub_done(q, r);
 }
 
