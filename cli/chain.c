@@ -113,12 +113,6 @@ int chain_extent(const char *cmd, struct vdi_image *top, uint64_t off,
 		/* A free entry lets the parent's block show through; a zero
 		 * entry hides it. */
 		if (ext.kind != VDI_EXTENT_UNALLOCATED || !vdi_get_parent(img)) {
-			struct vdi_info in;
-
-			out->in_missing_parent =
-				ext.kind == VDI_EXTENT_UNALLOCATED &&
-				vdi_get_info(img, &in) == 0 &&
-				in.type == VDI_TYPE_DIFF;
 			out->length = len;
 			out->kind = ext.kind;
 			out->file_offset = ext.kind == VDI_EXTENT_DATA ||

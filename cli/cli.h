@@ -73,9 +73,6 @@ struct chain_extent {
 	enum vdi_extent_kind kind;
 	unsigned depth;           /* 0: the image itself, 1: its parent... */
 	struct vdi_image *img;    /* the image the walk ended in */
-	/* UNALLOCATED in a differencing image opened without its parent
-	 * (VDI_OPEN_NO_PARENT): the bytes are the parent's, unknown here. */
-	bool in_missing_parent;
 };
 /* Returns 0, or a negative errno after a message naming `cmd`. */
 int chain_extent(const char *cmd, struct vdi_image *top, uint64_t off,

@@ -74,6 +74,9 @@ struct mapper {
 	unsigned nlayers;
 	struct entry cur;   /* the entry being merged, not yet printed */
 	bool have_cur;
+	/* A differencing image opened without its parent (--no-parent):
+	 * its free blocks are the parent's, unknown here. */
+	bool alone;
 	unsigned printed;
 };
 
@@ -206,7 +209,7 @@ static int walk(struct mapper *m, uint64_t start, uint64_t end)
 						      ext.depth == 0 };
 
 			/* The parent that was not opened holds these bytes. */
-			if (ext.in_missing_parent) {
+			if (m->alone && ext.kind == VDI_EXTENT_UNALLOCATED) {
 				e.depth++;
 				e.zero = false;
 				e.present = false;
@@ -318,6 +321,12 @@ int cmd_map(int argc, char **argv)
 	}
 	if (open_chain("map", path, &parents, flags, true, &m.img) < 0)
 		return EXIT_FAIL;
+	if (flags & VDI_OPEN_NO_PARENT) {
+		struct vdi_info in;
+
+		m.alone = vdi_get_info(m.img, &in) == 0 &&
+			  in.type == VDI_TYPE_DIFF;
+	}
 	if (open_layers(&m) < 0)
 		goto out;
 
