@@ -245,9 +245,7 @@ int vdi_chain_copy_up_pending(struct vdi_image *img, uint32_t vb,
 	if (vdi_is_pending(img, vb)) {
 		ret = copy_block_up(img, vb, index);
 		if (ret == 0)
-			atomic_fetch_and_explicit(&img->pending[vb / 64],
-						  ~(1ull << (vb % 64)),
-						  memory_order_release);
+			vdi_set_pending(img, vb, false);
 	}
 	pthread_mutex_unlock(&img->lock);
 	return ret;

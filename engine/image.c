@@ -408,9 +408,7 @@ int vdi_image_alloc(struct vdi_image *img, uint32_t vb, bool full,
 		 * still give its data. */
 		vdi_chain_resolve(img->parent, vb, &pe);
 		if (vdi_entry_is_data(pe))
-			atomic_fetch_or_explicit(&img->pending[vb / 64],
-						 1ull << (vb % 64),
-						 memory_order_release);
+			vdi_set_pending(img, vb, true);
 	}
 	*index = (uint32_t)img->next_free++;
 	img->written = true;
@@ -449,10 +447,7 @@ void vdi_image_publish(struct vdi_image *img, uint32_t vb, uint32_t n)
 		uint32_t e = vdi_map_get(img, i);
 
 		/* A write to it completed: the slot holds the block now. */
-		if (img->pending)
-			atomic_fetch_and_explicit(&img->pending[i / 64],
-						  ~(1ull << (i % 64)),
-						  memory_order_release);
+		vdi_set_pending(img, i, false);
 		if (img->disk_map[i] == e || vdi_is_staged(img, i))
 			continue;
 		if (!vdi_entry_is_data(e)) {
@@ -496,10 +491,7 @@ uint32_t vdi_image_make_zero(struct vdi_image *img, uint32_t vb)
 	e = vdi_map_get(img, vb);
 	if (e != VDI_BMAP_ZERO) {
 		img->written = true;
-		if (img->pending)
-			atomic_fetch_and_explicit(&img->pending[vb / 64],
-						  ~(1ull << (vb % 64)),
-						  memory_order_release);
+		vdi_set_pending(img, vb, false);
 		atomic_store_explicit(&img->map[vb], VDI_BMAP_ZERO,
 				      memory_order_release);
 		/* A free block holds no data: the map may say so at once.

@@ -174,6 +174,22 @@ static inline bool vdi_is_pending(const struct vdi_image *img, uint32_t vb)
 				     memory_order_acquire) >> (vb % 64) & 1);
 }
 
+/* Mark or unmark block `vb` pending.  Under the lock. */
+static inline void vdi_set_pending(struct vdi_image *img, uint32_t vb,
+				   bool on)
+{
+	uint64_t bit = 1ull << (vb % 64);
+
+	if (!img->pending)
+		return;
+	if (on)
+		atomic_fetch_or_explicit(&img->pending[vb / 64], bit,
+					 memory_order_release);
+	else
+		atomic_fetch_and_explicit(&img->pending[vb / 64], ~bit,
+					  memory_order_release);
+}
+
 static inline bool vdi_is_staged(const struct vdi_image *img, uint32_t vb)
 {
 	return img->staged_count && (img->staged[vb / 64] >> (vb % 64) & 1);
