@@ -7,7 +7,6 @@
 #include <nbdkit-plugin.h>
 
 #include <errno.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,10 +37,25 @@ static int parse_flag(const char *key, const char *value, bool *out)
 {
 	int r = nbdkit_parse_bool(value);
 
-	if (r < 0)
-		return -1; /* nbdkit_parse_bool said what is wrong */
+	if (r < 0) {
+		nbdkit_error("%s=%s: expected true or false", key, value);
+		return -1;
+	}
 	*out = r;
 	return 0;
+}
+
+/* Would `file` open without its parents?  Then it is a differencing image
+ * whose parent was not found: say how to name it. */
+static bool opens_alone(void)
+{
+	struct vdi_image *img;
+
+	if (vdi_open(file, VDI_OPEN_RDONLY | VDI_OPEN_NO_PARENT |
+				   VDI_OPEN_NOLOCK, &img) < 0)
+		return false;
+	vdi_close(img);
+	return true;
 }
 
 static int vdi_nbd_config(const char *key, const char *value)
@@ -107,6 +121,9 @@ static int vdi_nbd_get_ready(void)
 			     nparents, &vdi_nbd_img);
 	if (ret < 0) {
 		nbdkit_error("%s", vdi_errmsg());
+		if (ret != -EBUSY && !nparents && opens_alone())
+			nbdkit_error("%s is a differencing image: name its "
+				     "parent with parent=PARENT.vdi", file);
 		return -1;
 	}
 	for (struct vdi_image *p = vdi_get_parent(vdi_nbd_img); p;
@@ -114,8 +131,14 @@ static int vdi_nbd_get_ready(void)
 		levels++;
 	/* libvdi ignores parents beyond the chain's length: a mistake. */
 	if (nparents > levels) {
-		nbdkit_error("%s has %u parent%s, but %zu parent= were given",
-			     file, levels, levels == 1 ? "" : "s", nparents);
+		if (levels == 0)
+			nbdkit_error("%s is not a differencing image, so it has "
+				     "no parent: drop parent=%s", file,
+				     parents[0]);
+		else
+			nbdkit_error("%s has %u parent%s, but %zu parent= "
+				     "were given", file, levels,
+				     levels == 1 ? "" : "s", nparents);
 		goto out_close;
 	}
 	ret = vdi_get_info(vdi_nbd_img, &info);

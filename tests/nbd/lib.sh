@@ -57,12 +57,14 @@ nbdkit_run() {
 # serve NAME PARAMS...: nbdkit in the background serving the plugin with
 # PARAMS on $T/NAME.sock, its pid in $T/NAME.pid, its log in $T/NAME.log;
 # the URI in $URI.  Fails (with the log on stderr) if nbdkit does.
+# $SERVE_OPTS: more options for nbdkit (-v, say).
 serve() {
 	local name=$1 i
 	shift
 	rm -f "$T/$name.sock" "$T/$name.pid"
 	_pidfiles="$_pidfiles $T/$name.pid"
-	nbdkit_run --log=stderr -U "$T/$name.sock" -P "$T/$name.pid" \
+	# shellcheck disable=SC2086
+	nbdkit_run ${SERVE_OPTS:-} --log=stderr -U "$T/$name.sock" -P "$T/$name.pid" \
 		"$PLUGIN" "$@" 2>"$T/$name.log" || {
 		cat "$T/$name.log" >&2
 		return 1
@@ -82,6 +84,17 @@ _wait_gone() {
 		sleep 0.05
 	done
 	echo "# nbdkit $pid did not exit" >&2
+	return 1
+}
+
+# wait_log NAME TEXT: wait (10 s at most) until nbdkit's log has TEXT.
+wait_log() {
+	local i
+	for i in $(seq 200); do
+		grep -q "$2" "$T/$1.log" && return 0
+		sleep 0.05
+	done
+	echo "# '$2' never appeared in $T/$1.log" >&2
 	return 1
 }
 
