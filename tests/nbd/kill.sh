@@ -33,6 +33,7 @@ SERVE_OPTS=-v serve k file="$T/d.vdi"
 ok "writes and a flush through NBD" client k \
 	-c 'write -P 0x5a 0 2M' -c 'write -P 0x5b 5M 12k' \
 	-c 'write -P 0x5c 8M 4k' -c 'write -P 0x5d 30M 1M' -c flush
+ok "nbdkit answered no request with an error" sh -c '! grep -i "error" "$1"' sh "$T/k.log"
 ok "SIGKILL of nbdkit, the client still connected" stop k KILL
 end_client
 ok "vdi check is clean" "$VDI" check "$T/d.vdi"
