@@ -7,7 +7,7 @@
 #   install.sh MESON BUILD-ROOT SOURCE-ROOT
 # From the environment: CC, PREFIX, BINDIR, LIBDIR, INCLUDEDIR, MANDIR,
 # DATADIR (absolute, as meson configured them), VERSION, SANITIZE,
-# HAVE_SCDOC, HAVE_FIO.
+# HAVE_SCDOC, HAVE_FIO, NBDKIT_PLUGINDIR (empty: no nbdkit plugin).
 set -u
 MESON=${1:?usage: $0 MESON BUILD-ROOT SOURCE-ROOT}
 BUILD=${2:?}
@@ -29,8 +29,10 @@ fi
 echo "installed:"
 sed 's/^/  /' "$T/files"
 
-# Nothing lands outside the prefix.
-if grep -v "^$PREFIX/" "$T/files" >"$T/outside"; then
+# Nothing lands outside the prefix, but the nbdkit plugin in nbdkit's
+# plugin directory (where `nbdkit vdi` looks).
+if grep -v "^$PREFIX/" "$T/files" |
+   grep -v "^${NBDKIT_PLUGINDIR:-/nonexistent}/nbdkit-vdi-plugin.so\$" >"$T/outside"; then
 	fail "installed outside $PREFIX: $(cat "$T/outside")"
 fi
 
@@ -55,6 +57,10 @@ expect_file "$DATADIR/doc/libvdi/examples/copy.c" "example source"
 expect_file "$DATADIR/doc/libvdi/examples/async.c" "example source"
 if [ "${HAVE_FIO:-0}" = 1 ]; then
 	expect_file "$LIBDIR/fio/vdi.so" "the fio engine"
+fi
+if [ -n "${NBDKIT_PLUGINDIR:-}" ]; then
+	expect_file "$NBDKIT_PLUGINDIR/nbdkit-vdi-plugin.so" "the nbdkit plugin"
+	[ "${HAVE_SCDOC:-0}" = 1 ] && expect_file "$MANDIR/man1/nbdkit-vdi-plugin.1" "man page"
 fi
 # Installed binaries must not point back into the build tree.
 for f in "$BINDIR/vdi" "$LIBDIR/libvdi.so.$VERSION"; do
@@ -155,5 +161,14 @@ if "$T/async" "$T/async.vdi" 8M >/dev/null; then
 	pass "async, built outside the tree, writes and verifies 8 MiB"
 else
 	fail "the out-of-tree async"
+fi
+# The installed plugin serves an image with the installed library.  (Not
+# in sanitizer builds: nbdkit would need the runtimes preloaded.)
+if [ -n "${NBDKIT_PLUGINDIR:-}" ] && [ "${SANITIZE:-none}" = none ] &&
+   command -v nbdkit >/dev/null && command -v nbdinfo >/dev/null; then
+	size=$(nbdkit -U "$T/nbd.sock" "$R$NBDKIT_PLUGINDIR/nbdkit-vdi-plugin.so" \
+		file="$T/disk.vdi" readonly=true --run 'nbdinfo --size "$uri"')
+	[ "$size" = 3145728 ] && pass "nbdkit serves disk.vdi with the installed plugin" ||
+		fail "nbdkit with the installed plugin: size '$size'"
 fi
 exit $status
