@@ -7,6 +7,13 @@
 need_nbdkit
 need_qemu
 need_python
+# With libasan preloaded, an nbdkit that fails to start never exits: a
+# destructor of libp11-kit (loaded by nbdkit's GnuTLS) waits for glibc's
+# locale lock, whose reader count is broken by then.  nbdkit's own file
+# plugin does the same (nbdkit -U S file /missing).  So these cases run in
+# the normal build only.
+[ -z "${NBDKIT_PRELOAD:-}" ] ||
+	skip_all "nbdkit hangs at exit when it fails to start with libasan preloaded"
 
 # start PARAMS...: nbdkit in the foreground, exiting at once if it fails
 # to start; a successful start is ended at once (--run true).
