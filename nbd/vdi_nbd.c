@@ -147,9 +147,12 @@ static int vdi_nbd_get_ready(void)
 		goto out_close;
 	}
 	vdi_nbd_static = info.type == VDI_TYPE_STATIC;
+	if (vdi_nbd_map_open() < 0)
+		goto out_close;
 	return 0;
 
 out_close:
+	vdi_nbd_map_close();
 	vdi_close(vdi_nbd_img);
 	vdi_nbd_img = NULL;
 	return -1;
@@ -158,6 +161,7 @@ out_close:
 /* After the last connection: write back metadata and drop the lock. */
 static void vdi_nbd_cleanup(void)
 {
+	vdi_nbd_map_close();
 	if (vdi_nbd_img && vdi_close(vdi_nbd_img) < 0)
 		nbdkit_error("%s", vdi_errmsg());
 	vdi_nbd_img = NULL;

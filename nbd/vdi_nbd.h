@@ -1,6 +1,7 @@
-/* The nbdkit plugin that serves VDI images: what its two halves share.
+/* The nbdkit plugin that serves VDI images: what its parts share.
  * vdi_nbd.c configures, opens the image and answers what the export can
- * do; vdi_nbd_io.c carries the requests over libvdi's queues. */
+ * do; vdi_nbd_io.c carries the requests over libvdi's queues;
+ * vdi_nbd_map.c answers extents from the block map. */
 #ifndef LIBVDI_NBD_H
 #define LIBVDI_NBD_H
 
@@ -36,6 +37,15 @@ int vdi_nbd_pwrite(void *h, const void *buf, uint32_t count,
 int vdi_nbd_flush(void *h, uint32_t flags);
 int vdi_nbd_trim(void *h, uint32_t count, uint64_t offset, uint32_t flags);
 int vdi_nbd_zero(void *h, uint32_t count, uint64_t offset, uint32_t flags);
+/* Log a failed request ("what of count bytes at offset: msg") and set
+ * the NBD error for libvdi's `err`; -1. */
+int vdi_nbd_fail(int err, const char *msg, const char *what, uint64_t count,
+		 uint64_t offset);
+
+/* Extents (vdi_nbd_map.c): the container files of static images are
+ * opened for SEEK_DATA/SEEK_HOLE once the image is open. */
+int vdi_nbd_map_open(void);
+void vdi_nbd_map_close(void);
 struct nbdkit_extents;
 int vdi_nbd_extents(void *h, uint32_t count, uint64_t offset, uint32_t flags,
 		    struct nbdkit_extents *extents);

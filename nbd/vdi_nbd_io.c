@@ -2,7 +2,7 @@
  * a connection's worker threads and waits for the answer; each thread gets
  * a libvdi queue (one io_uring) of its own on its first request, so no
  * lock is taken per request.  A request is queued, submitted and reaped on
- * that queue; the extents come from libvdi's block map. */
+ * that queue.  Extents are in vdi_nbd_map.c. */
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-plugin.h>
 
@@ -89,7 +89,7 @@ static int nbd_errno(int err)
 }
 
 /* Log a failed request and set the error nbdkit sends; -1. */
-static int fail(int err, const char *msg, const char *what, uint64_t count,
+int vdi_nbd_fail(int err, const char *msg, const char *what, uint64_t count,
 		uint64_t offset)
 {
 	nbdkit_set_error(nbd_errno(err));
@@ -112,12 +112,12 @@ static struct vdi_queue *get_queue(struct vdi_nbd_conn *c)
 		return tls_queue;
 	n = malloc(sizeof(*n));
 	if (!n) {
-		fail(-ENOMEM, "out of memory", "queue", 0, 0);
+		vdi_nbd_fail(-ENOMEM, "out of memory", "queue", 0, 0);
 		return NULL;
 	}
 	ret = vdi_queue_create(vdi_nbd_img, QUEUE_DEPTH, 0, &q);
 	if (ret < 0) {
-		fail(ret, vdi_errmsg(), "queue", 0, 0);
+		vdi_nbd_fail(ret, vdi_errmsg(), "queue", 0, 0);
 		free(n);
 		return NULL;
 	}
@@ -139,15 +139,15 @@ static int finish(struct vdi_queue *q, int queued, const char *what,
 	int ret;
 
 	if (queued < 0)
-		return fail(queued, vdi_errmsg(), what, count, offset);
+		return vdi_nbd_fail(queued, vdi_errmsg(), what, count, offset);
 	vdi_queue_submit(q);
 	ret = vdi_queue_reap(q, &c, 1, 1, NULL);
 	if (ret < 0)
-		return fail(ret, vdi_errmsg(), what, count, offset);
+		return vdi_nbd_fail(ret, vdi_errmsg(), what, count, offset);
 	if (ret != 1)
-		return fail(-EIO, "no completion", what, count, offset);
+		return vdi_nbd_fail(-EIO, "no completion", what, count, offset);
 	if (c.res < 0)
-		return fail((int)c.res, strerror((int)-c.res), what, count,
+		return vdi_nbd_fail((int)c.res, strerror((int)-c.res), what, count,
 			    offset);
 	return 0;
 }
@@ -243,69 +243,4 @@ int vdi_nbd_zero(void *h, uint32_t count, uint64_t offset, uint32_t flags)
 		done += n;
 	}
 	return maybe_fua(q, flags);
-}
-
-/* What the chain says about `off`: the NBD extent type and, in *len (at
- * most its value on entry), how far it goes on.  A free entry shows the
- * parent's block; a zero entry hides it; free at the bottom reads zeros. */
-static int chain_type(uint64_t off, uint64_t *len, uint32_t *type)
-{
-	struct vdi_image *img = vdi_nbd_img;
-
-	for (;;) {
-		struct vdi_extent e;
-		uint64_t run;
-		int ret = vdi_map_extent(img, off, &e);
-
-		if (ret < 0)
-			return fail(ret, vdi_errmsg(), "extents", *len, off);
-		if (e.start > off || e.start + e.length <= off)
-			return fail(-EIO, "the block map gave an extent "
-				    "not covering the offset", "extents",
-				    *len, off);
-		run = e.start + e.length - off;
-		if (run < *len)
-			*len = run;
-		if (e.kind != VDI_EXTENT_UNALLOCATED || !vdi_get_parent(img)) {
-			*type = e.kind == VDI_EXTENT_DATA ||
-						e.kind == VDI_EXTENT_BAD
-					? 0
-					: NBDKIT_EXTENT_HOLE |
-						  NBDKIT_EXTENT_ZERO;
-			return 0;
-		}
-		img = vdi_get_parent(img);
-	}
-}
-
-/* Runs of one type, merged, from `offset` to at least offset + count
- * (the last may reach a little past it); with REQ_ONE, the first only. */
-int vdi_nbd_extents(void *h, uint32_t count, uint64_t offset, uint32_t flags,
-		    struct nbdkit_extents *extents)
-{
-	uint64_t size = vdi_get_size(vdi_nbd_img), end = offset + count;
-	uint64_t pos = offset, run_start = offset;
-	uint32_t run_type = 0;
-
-	while (pos < size) {
-		uint64_t len = size - pos;
-		uint32_t type = 0;
-
-		if (chain_type(pos, &len, &type) < 0)
-			return -1;
-		if (pos > run_start && type != run_type) {
-			if (nbdkit_add_extent(extents, run_start,
-					      pos - run_start, run_type) < 0)
-				return -1;
-			if ((flags & NBDKIT_FLAG_REQ_ONE) || pos >= end)
-				return 0;
-			run_start = pos;
-		}
-		run_type = type;
-		pos += len;
-		if (pos >= end)
-			break;
-	}
-	return nbdkit_add_extent(extents, run_start, pos - run_start,
-				 run_type);
 }

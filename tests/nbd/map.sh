@@ -1,7 +1,7 @@
 #!/bin/sh
 # Extents: nbdinfo --map and qemu-img map over NBD show the allocated, zero
-# and free ranges that vdi map shows, for a dynamic image and for a
-# differencing image (whose map over NBD is the whole chain's).
+# and free ranges that vdi map shows, for a dynamic image, a static image
+# and a differencing image (whose map over NBD is the whole chain's).
 . "$(dirname "$0")/lib.sh"
 need_nbdkit
 need_nbdinfo
@@ -35,6 +35,16 @@ compare_maps() {
 serve d file="$T/d.vdi" readonly=true
 compare_maps dynamic "$T/d.vdi"
 stop d
+
+# A static image: the container's holes read as zeros (allocated, zero),
+# as vdi map and qemu-img map say of them.
+"$VDI" create -q -o static=on "$T/s.vdi" 16M
+"$QEMU_IO" -f vdi -c 'write -P 1 1M 1M' -c 'write -P 2 5M 64k' "$T/s.vdi" >/dev/null
+serve s file="$T/s.vdi" readonly=true
+compare_maps static "$T/s.vdi"
+is "a static image has allocated ranges of zeros" \
+	"$(awk '$3 == "True" && $4 == "True"' "$T/static.vdi.map" | wc -l)" 3
+stop s
 
 # A differencing image: some blocks its own, some zeroed over the parent's,
 # the rest the parent's.  (vdi zero of whole blocks makes zero entries.)
