@@ -13,7 +13,8 @@ need_qemu
 serve f file="$T/d.vdi"
 
 common="--ioengine=nbd --uri=$URI --rw=randwrite --verify=crc32c
-	--verify_fatal=1 --do_verify=1 --randrepeat=0 --group_reporting"
+	--verify_fatal=1 --do_verify=1 --randrepeat=0 --group_reporting
+	--verify_state_save=0"
 ok "fio randwrite verify, iodepth 16" "$FIO" --name=qd16 $common \
 	--bsrange=4k-256k --iodepth=16 --size=32M
 ok "fio randwrite verify, 2 connections" "$FIO" --name=conn2 $common \
