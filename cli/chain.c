@@ -51,6 +51,7 @@ int open_chain(const char *cmd, const char *path, const struct parents *p,
 	ret = vdi_open_chain(path, flags, p->path, p->n, &img);
 	if (ret < 0) {
 		lib_error(ret, "%s: cannot open %s", cmd, path);
+		probe_hint(cmd, path);
 		if (no_parent_hint && ret != -EBUSY && opens_alone(path))
 			die_msg("%s: hint: --no-parent looks at %s alone", cmd,
 				path);

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/stat.h>
 
 #include <vdi.h>
 
@@ -77,6 +78,47 @@ struct chain_extent {
 /* Returns 0, or a negative errno after a message naming `cmd`. */
 int chain_extent(const char *cmd, struct vdi_image *top, uint64_t off,
 		 uint64_t max, struct chain_extent *out);
+
+/* ---- The file create and convert make (dest.c) ---- */
+
+struct dest {
+	bool exists;     /* a file of that name is being replaced */
+	struct stat st;  /* the existing file */
+	int lock_fd;     /* holds its locks until dest_release(); or -1 */
+};
+/* May the new file take the name `path`?  Either nothing has that name
+ * and its directory may be written, or (with `force` only) it is a
+ * regular file the user may write that no other process holds through
+ * QEMU's or libvdi's locks; that file is then kept locked against new
+ * users until dest_release().  Returns 0, or -1 after a message naming
+ * `cmd`. */
+int dest_claim(const char *cmd, const char *path, bool force,
+	       struct dest *d);
+void dest_release(struct dest *d);
+/* The permissions the new file gets: the replaced file's, or `fallback`. */
+mode_t dest_mode(const struct dest *d, mode_t fallback);
+/* Do both names lead to one file (device and inode)?  Hard links,
+ * symbolic links and /proc/self/fd/N all do. */
+bool same_file(const char *a, const char *b);
+/* The name of the image of the chain from `top` down that is the file
+ * `path`, or NULL if none is. */
+const char *chain_member(struct vdi_image *top, const char *path);
+
+/* ---- Image formats (probe.c) ---- */
+
+/* The format of the file open on `fd`: "vdi", a format libvdi does not
+ * read, by qemu-img's name ("qcow2", "qcow", "qed", "vmdk", "vpc" (VHD),
+ * "vhdx", "luks"), or else "raw".  Returns 0 or -errno. */
+int probe_format(int fd, const char **format);
+/* The same for a path.  Returns 0, or -1 after a message naming `cmd`. */
+int probe_path(const char *cmd, const char *path, const char **format);
+/* A format that is neither VDI nor raw. */
+bool probe_is_foreign(const char *format);
+/* "a qcow2 image", for messages. */
+const char *probe_describe(const char *format);
+/* After a failed open of `path` as a VDI image: if it is another known
+ * format, say so ("x.qcow2 is a qcow2 image; libvdi reads VDI and raw"). */
+void probe_hint(const char *cmd, const char *path);
 
 /* ---- Messages (util.c) ---- */
 

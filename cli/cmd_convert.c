@@ -23,22 +23,28 @@
 #define RAW_GRANULE 4096u
 #define DEFAULT_DEPTH 16u
 #define MAX_DEPTH 64u
-#define VDI_SIGNATURE_OFFSET 0x40
-#define VDI_SIGNATURE_VALUE 0xBEDA107Fu
+
+enum { OPT_FORCE = 256 };
 
 static void help(void)
 {
 	fputs("Usage: vdi convert [-p] [-q] [-f raw|vdi] [-O raw|vdi]\n"
-	      "                   [-o OPTIONS]... [-m DEPTH] [-b PARENT] SRC DST\n"
+	      "                   [-o OPTIONS]... [-m DEPTH] [-b PARENT]\n"
+	      "                   [--force] SRC DST\n"
 	      "\n"
 	      "Copy the virtual disk of SRC into a new file DST.  A\n"
 	      "differencing SRC is read through its chain of parents: DST is a\n"
 	      "standalone image of what SRC reads as.  DST is\n"
 	      "written under a temporary name in its directory and renamed\n"
-	      "into place when complete, replacing any existing DST; a failed\n"
-	      "or interrupted convert leaves DST as it was.  Zero ranges are\n"
-	      "not written: they stay unallocated blocks in a VDI image and\n"
-	      "holes in a raw file.\n"
+	      "into place when complete; a failed or interrupted convert\n"
+	      "leaves DST as it was.  Zero ranges are not written: they stay\n"
+	      "unallocated blocks in a VDI image and holes in a raw file.\n"
+	      "\n"
+	      "An existing DST is replaced only with --force, and never when\n"
+	      "it is SRC or an image of SRC's chain, when you may not write\n"
+	      "it, or when another process has it open (QEMU's or libvdi's\n"
+	      "locks).  A SRC in another image format (qcow2, VMDK, VHD,\n"
+	      "VHDX, QED, LUKS) is refused unless -f raw is given.\n"
 	      "\n"
 	      "  -f FMT       format of SRC: raw or vdi (default: vdi if SRC\n"
 	      "               has the VDI signature, else raw)\n"
@@ -51,6 +57,7 @@ static void help(void)
 	      "               the parent of the differencing image SRC\n"
 	      "               (default: looked for next to SRC); once per\n"
 	      "               level: the parent, its parent...\n"
+	      "  --force      replace an existing DST\n"
 	      "  -p           show a progress bar on standard error\n"
 	      "  -q           quiet: no progress bar\n"
 	      "  -h, --help   show this help\n", stdout);
@@ -384,42 +391,47 @@ static int parse_format(const char *opt, const char *text,
 	return -1;
 }
 
-/* VDI if the signature is at 0x40, else raw. */
-static int probe(const char *path, enum image_format *out)
+/* What SRC is, when -f does not say: VDI or raw.  Another image format
+ * copied as raw would give a disk holding that format's container, so it
+ * is refused; -f raw asks for exactly that. */
+static int probe_source(const char *path, enum image_format *out)
 {
-	unsigned char b[4];
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	const char *format;
 
-	if (fd < 0) {
-		die_msg("convert: cannot open %s: %s", path, strerror(errno));
+	if (probe_path("convert", path, &format) < 0)
+		return -1;
+	if (probe_is_foreign(format)) {
+		die_msg("convert: %s is %s; libvdi reads VDI and raw (give -f "
+			"raw to copy the file's bytes as a raw disk)", path,
+			probe_describe(format));
 		return -1;
 	}
-	n = pread(fd, b, sizeof(b), VDI_SIGNATURE_OFFSET);
-	if (n < 0) {
-		die_msg("convert: cannot read %s: %s", path, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	close(fd);
-	*out = n == 4 && ((uint32_t)b[0] | (uint32_t)b[1] << 8 |
-			  (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24) ==
-				 VDI_SIGNATURE_VALUE
-		       ? FORMAT_VDI : FORMAT_RAW;
+	*out = strcmp(format, "vdi") ? FORMAT_RAW : FORMAT_VDI;
 	return 0;
 }
 
-/* DST may not exist, or must be a regular file we can replace. */
-static int check_dest(const char *dst)
+/* DST must not be SRC (by any name: a hard or symbolic link, or
+ * /proc/self/fd/N), nor any image SRC reads through: the copy would
+ * replace what it reads from. */
+static int check_not_source(const char *src, const char *dst)
 {
-	struct stat st;
+	if (same_file(src, dst)) {
+		die_msg("convert: %s is the source %s itself; give DST another "
+			"name", dst, src);
+		return -1;
+	}
+	return 0;
+}
 
-	if (stat(dst, &st) < 0)
-		return errno == ENOENT ? 0 : (die_msg("convert: %s: %s", dst,
-						     strerror(errno)), -1);
-	if (!S_ISREG(st.st_mode)) {
-		die_msg("convert: %s exists and is not a regular file; give a "
-			"new file name", dst);
+static int check_not_in_chain(const char *src, const char *dst,
+			      const struct endpoint *ep)
+{
+	const char *member = chain_member(vdi_endpoint_image(ep), dst);
+
+	if (member) {
+		die_msg("convert: %s is %s, an image of the chain that %s "
+			"reads through; give DST another name", dst, member,
+			src);
 		return -1;
 	}
 	return 0;
@@ -447,6 +459,7 @@ int cmd_convert(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "parent", required_argument, NULL, 'b' },
+		{ "force", no_argument, NULL, OPT_FORCE },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -454,7 +467,8 @@ int cmd_convert(int argc, char **argv)
 	struct parents parents = { 0 };
 	struct image_opts io = { 0 };
 	struct copy c = { 0 };
-	bool progress = false, quiet = false;
+	struct dest d = { .lock_fd = -1 };
+	bool progress = false, quiet = false, force = false;
 	unsigned depth = DEFAULT_DEPTH;
 	const char *src_path, *dst_path;
 	uint64_t n;
@@ -493,6 +507,9 @@ int cmd_convert(int argc, char **argv)
 			}
 			depth = (unsigned)n;
 			break;
+		case OPT_FORCE:
+			force = true;
+			break;
 		case 'p':
 			progress = true;
 			break;
@@ -520,14 +537,14 @@ int cmd_convert(int argc, char **argv)
 		die_msg("convert: -o options are for VDI output; add -O vdi");
 		goto out;
 	}
-	if (in_fmt == FORMAT_PROBE && probe(src_path, &in_fmt) < 0)
+	if (in_fmt == FORMAT_PROBE && probe_source(src_path, &in_fmt) < 0)
 		goto out;
 	if (parents.n && in_fmt != FORMAT_VDI) {
 		die_msg("convert: -b names the parent of a differencing VDI "
 			"source; %s is raw", src_path);
 		goto out;
 	}
-	if (check_dest(dst_path) < 0)
+	if (check_not_source(src_path, dst_path) < 0)
 		goto out;
 
 	ret = in_fmt == FORMAT_VDI ? vdi_open_source(src_path, &parents, depth,
@@ -536,6 +553,10 @@ int cmd_convert(int argc, char **argv)
 	if (ret < 0)
 		goto out;
 	c.size = c.src->size;
+	if ((in_fmt == FORMAT_VDI &&
+	     check_not_in_chain(src_path, dst_path, c.src) < 0) ||
+	    dest_claim("convert", dst_path, force, &d) < 0)
+		goto out;
 
 	fd = tmpfile_create(dst_path);
 	if (fd < 0)
@@ -546,6 +567,9 @@ int cmd_convert(int argc, char **argv)
 			close(fd);
 		goto out;
 	}
+	/* A replaced file's permissions carry over, before any data does. */
+	if (d.exists && tmpfile_chmod(dest_mode(&d, 0)) < 0)
+		goto out;
 	/* A VDI destination may be larger: its size is rounded up to 512. */
 	c.granule = out_fmt == FORMAT_VDI
 		    ? (io.block_size ? io.block_size : VDI_DEFAULT_BLOCK_SIZE)
@@ -578,6 +602,7 @@ out:
 		c.src->ops->abort(c.src);
 	if (status != 0)
 		tmpfile_discard();
+	dest_release(&d);
 	copy_free(&c);
 	image_opts_free(&io);
 	return status;

@@ -1,20 +1,26 @@
 /* vdi create: make a new dynamic or static image with vdi_create(), or
  * with -b a differencing image of a parent (a VirtualBox snapshot). */
+#include <errno.h>
 #include <getopt.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "cli.h"
 
+enum { OPT_FORCE = 256 };
+
 static void help(void)
 {
-	fputs("Usage: vdi create [-q] [-o OPTIONS]... FILE SIZE\n"
-	      "       vdi create [-q] [-o OPTIONS]... -b PARENT [-F vdi] FILE "
-	      "[SIZE]\n"
+	fputs("Usage: vdi create [-q] [--force] [-o OPTIONS]... FILE SIZE\n"
+	      "       vdi create [-q] [--force] [-o OPTIONS]... -b PARENT "
+	      "[-F vdi]\n"
+	      "                  FILE [SIZE]\n"
 	      "\n"
 	      "Create the VDI image FILE holding a disk of SIZE bytes (rounded\n"
 	      "up to 512).  SIZE takes a K, M, G, T, P or E suffix (powers of\n"
-	      "1024).  An existing FILE is replaced.\n"
+	      "1024).  An existing FILE is replaced only with --force, and\n"
+	      "never when you may not write it or another process has it open\n"
+	      "(QEMU's or libvdi's locks).\n"
 	      "\n"
 	      "With -b, FILE is a differencing image (a VirtualBox snapshot) of\n"
 	      "the VDI image PARENT: it starts empty and reads as PARENT does;\n"
@@ -28,6 +34,7 @@ static void help(void)
 	      "  -b, --parent=PARENT\n"
 	      "               make a differencing image of PARENT\n"
 	      "  -F vdi       the format of PARENT (only vdi)\n"
+	      "  --force      replace an existing FILE\n"
 	      "  -f vdi       accepted for qemu-img compatibility\n"
 	      "  -q           quiet: print nothing on success\n"
 	      "  -h, --help   show this help\n"
@@ -57,25 +64,47 @@ static int parent_geometry(const char *parent, uint64_t *size, uint32_t *bs)
 }
 
 /* vdi_create() writes the new image under a temporary name and renames it
- * over FILE: were FILE the parent, the parent would be gone. */
-static bool same_file(const char *a, const char *b)
+ * over FILE: were FILE the parent, or an image below it, the new image's
+ * chain would be gone. */
+static int check_not_in_chain(const char *path, const char *parent)
 {
-	struct stat sa, sb;
+	struct vdi_image *img;
+	const char *member;
+	int ret = 0;
 
-	return stat(a, &sa) == 0 && stat(b, &sb) == 0 &&
-	       sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+	if (same_file(path, parent)) {
+		die_msg("create: %s is the parent %s itself; give the new "
+			"image another name", path, parent);
+		return -1;
+	}
+	/* Without the whole chain, vdi_create() still needs the parent
+	 * alone, and says what is wrong with it. */
+	if (vdi_open_chain(parent, VDI_OPEN_RDONLY | VDI_OPEN_NOLOCK, NULL, 0,
+			   &img) < 0)
+		return 0;
+	member = chain_member(img, path);
+	if (member) {
+		die_msg("create: %s is %s, an image of the chain of the parent "
+			"%s; give the new image another name", path, member,
+			parent);
+		ret = -1;
+	}
+	vdi_close(img);
+	return ret;
 }
 
 int cmd_create(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "parent", required_argument, NULL, 'b' },
+		{ "force", no_argument, NULL, OPT_FORCE },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct image_opts io = { 0 };
 	struct vdi_create_opts co;
-	bool quiet = false, have_size;
+	struct dest d = { .lock_fd = -1 };
+	bool quiet = false, force = false, have_size;
 	uint64_t size = 0;
 	uint32_t block_size;
 	const char *path, *parent = NULL;
@@ -105,6 +134,9 @@ int cmd_create(int argc, char **argv)
 				status = ret > 0 ? 0 : EXIT_FAIL;
 				goto out;
 			}
+			break;
+		case OPT_FORCE:
+			force = true;
 			break;
 		case 'q':
 			quiet = true;
@@ -141,14 +173,14 @@ int cmd_create(int argc, char **argv)
 			"-o static=on");
 		goto out;
 	}
-	if (parent && same_file(path, parent)) {
-		die_msg("create: %s is the parent %s itself; give the new "
-			"image another name", path, parent);
+	if (parent && check_not_in_chain(path, parent) < 0)
 		goto out;
-	}
+	if (dest_claim("create", path, force, &d) < 0)
+		goto out;
 
 	image_opts_to_create(&io, &co);
 	co.parent = parent;
+	co.overwrite = d.exists;
 	if (!quiet) {
 		block_size = io.block_size ? io.block_size
 					   : VDI_DEFAULT_BLOCK_SIZE;
@@ -177,8 +209,16 @@ int cmd_create(int argc, char **argv)
 		lib_error(ret, "create: cannot create %s", path);
 		goto out;
 	}
+	/* The replaced file's permissions carry over (the new image holds
+	 * no data yet). */
+	if (d.exists && chmod(path, dest_mode(&d, 0)) < 0) {
+		die_msg("create: %s: cannot set its permissions: %s", path,
+			strerror(errno));
+		goto out;
+	}
 	status = 0;
 out:
+	dest_release(&d);
 	image_opts_free(&io);
 	return status;
 }

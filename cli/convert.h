@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <vdi.h>
 
@@ -59,6 +60,8 @@ int vdi_open_source(const char *path, const struct parents *parents,
 int raw_open_dest(const char *path, int fd, uint64_t size, unsigned depth,
 		  struct endpoint **out);
 int vdi_open_dest(const char *path, unsigned depth, struct endpoint **out);
+/* The image (the top of the chain) behind a VDI endpoint. */
+struct vdi_image *vdi_endpoint_image(const struct endpoint *ep);
 
 /* ---- The temporary destination (tmpfile.c) ---- */
 
@@ -71,6 +74,9 @@ const char *tmpfile_path(void);
 /* Run vdi_create() on the temporary name with the signals held, so an
  * interrupt cannot leave the library's own temporary file behind. */
 int tmpfile_vdi_create(uint64_t size, const struct vdi_create_opts *opts);
+/* Give the temporary file the permissions `mode`.  0 or -1 after a
+ * message. */
+int tmpfile_chmod(mode_t mode);
 /* Rename the temporary file to `dst` and sync the directory.  Returns 0,
  * or -1 after a message (the temporary file is then deleted). */
 int tmpfile_commit(const char *dst);

@@ -162,3 +162,8 @@ int vdi_open_dest(const char *path, unsigned depth, struct endpoint **out)
 {
 	return v_open(path, NULL, true, depth, out);
 }
+
+struct vdi_image *vdi_endpoint_image(const struct endpoint *ep)
+{
+	return VEP(ep)->img;
+}

@@ -96,6 +96,16 @@ const char *tmpfile_path(void)
 	return tmp_armed ? tmp_path : NULL;
 }
 
+int tmpfile_chmod(mode_t mode)
+{
+	if (chmod(tmp_path, mode) < 0) {
+		die_msg("convert: %s: cannot set its permissions: %s", tmp_path,
+			strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 int tmpfile_vdi_create(uint64_t size, const struct vdi_create_opts *opts)
 {
 	sigset_t old;
