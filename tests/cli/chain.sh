@@ -29,7 +29,7 @@ PY
 raw_of() {
 	local img=$1 out=$2
 	shift 2
-	"$VDI" convert -q -O raw "$@" "$img" "$out"
+	"$VDI" convert -q --force -O raw "$@" "$img" "$out"
 }
 
 # blocks MAP.json: one "depth/present/zero/data" word per MiB of the disk.
@@ -267,8 +267,8 @@ _result $? "  the parent's ranges are depth 1, not present, not zero"
 ok "info -b names the moved parent" "$VDI" info -b "$T/away/base.vdi" "$T/child.vdi"
 grep -q "^backing file: $T/away/base.vdi" "$T/last.out"
 _result $? "info -b shows the parent as named"
-ok "convert --parent reads through the moved parent" "$VDI" convert -q -O raw \
-	--parent="$T/away/base.vdi" "$T/child.vdi" "$T/c.raw"
+ok "convert --parent reads through the moved parent" "$VDI" convert -q \
+	--force -O raw --parent="$T/away/base.vdi" "$T/child.vdi" "$T/c.raw"
 cmp -s "$T/c.raw" "$T/child.want"
 _result $? "convert --parent gives the child's view"
 ok "map -b" "$VDI" map --output=json -b "$T/away/base.vdi" "$T/child.vdi"

@@ -109,15 +109,19 @@ ok "convert -p" "$VDI" convert -p "$T/a.vdi" "$T/p.raw"
 grep -q '100.0%' "$T/last.err"
 _result $? "-p draws the bar up to 100.0% on stderr"
 is "-p prints nothing on stdout" "$(cat "$T/last.out")" ""
-ok "convert -p -q" "$VDI" convert -p -q "$T/a.vdi" "$T/p.raw"
+ok "convert -p -q" "$VDI" convert -p -q --force "$T/a.vdi" "$T/p.raw"
 is "-q silences the bar" "$(cat "$T/last.err")" ""
 
 # An existing destination is replaced, with a normal file mode.
+ok "a new file" sh -c "umask 022 && '$VDI' convert '$T/a.vdi' '$T/new.raw'"
+is "new file mode follows the umask" "$(stat -c %a "$T/new.raw")" 644
 echo old >"$T/exists.raw"
 chmod 600 "$T/exists.raw"
-ok "convert onto an existing file" sh -c "umask 022 && '$VDI' convert '$T/a.vdi' '$T/exists.raw'"
+ok "convert --force onto an existing file" sh -c \
+	"umask 022 && '$VDI' convert --force '$T/a.vdi' '$T/exists.raw'"
 ok "it now holds the disk" cmp "$T/src.raw" "$T/exists.raw"
-is "new file mode follows the umask" "$(stat -c %a "$T/exists.raw")" 644
+is "a replaced file keeps its mode (as qemu-img leaves it)" \
+	"$(stat -c %a "$T/exists.raw")" 600
 
 # A source that fails half-way: a block map entry past the end of the file.
 "$QEMU_IMG" create -q -f vdi "$T/bad.vdi" 8M
@@ -136,7 +140,7 @@ no_temp_files "$T"
 _result $? "no temporary file is left"
 echo keep >"$T/keep.raw"
 exits "a failing convert -O vdi onto an existing file" 1 \
-	"$VDI" convert -O vdi "$T/bad.vdi" "$T/keep.raw"
+	"$VDI" convert --force -O vdi "$T/bad.vdi" "$T/keep.raw"
 is "the existing file is untouched" "$(cat "$T/keep.raw")" keep
 no_temp_files "$T"
 _result $? "no temporary file is left (vdi output)"

@@ -83,9 +83,10 @@ ok "-o help lists the options" "$VDI" create -o help
 grep -q 'block_size' "$T/last.out"
 _result $? "-o help mentions block_size"
 
-# create replaces an existing file, as qemu-img create does.
+# create --force replaces an existing file, as qemu-img create does
+# (without --force it is refused: tests/cli/safety.sh).
 echo junk >"$T/r.vdi"
-ok "create over an existing file" "$VDI" create "$T/r.vdi" 4M
+ok "create --force over an existing file" "$VDI" create --force "$T/r.vdi" 4M
 ok "the replaced file is a clean image" "$QEMU_IMG" check "$T/r.vdi"
 
 done_testing

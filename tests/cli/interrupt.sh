@@ -41,7 +41,8 @@ def interrupted(sig, fmt, dst, old):
         os.unlink(dst)
     r, w = os.pipe()
     fcntl.fcntl(w, F_SETPIPE_SZ, 4096)
-    p = subprocess.Popen([vdi, "convert", "-p", "-O", fmt, src, dst],
+    p = subprocess.Popen([vdi, "convert", "-p", "--force", "-O", fmt, src,
+                          dst],
                          stdout=subprocess.DEVNULL, stderr=w)
     os.close(w)
     # Wait until the pipe is full (the bar blocks) and the copy has begun.

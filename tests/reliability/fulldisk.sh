@@ -131,7 +131,7 @@ tool_fails "EFBIG: convert raw to raw" "File too large" "$T/out" \
 "$VDI" create -q "$T/out/old.vdi" 1M
 cp "$T/out/old.vdi" "$T/old.copy"
 tool_fails "EFBIG: convert over an existing image" "File too large" "$T/out" \
-	limited "$VDI" convert -O vdi "$T/src.raw" "$T/out/old.vdi"
+	limited "$VDI" convert --force -O vdi "$T/src.raw" "$T/out/old.vdi"
 ok "EFBIG: the existing image is unchanged" cmp "$T/out/old.vdi" "$T/old.copy"
 tool_fails "EFBIG: create a static image" "cannot preallocate.*File too large" \
 	"$T/out" limited "$VDI" create -q -o static=on "$T/out/static.vdi" 32M
