@@ -46,24 +46,24 @@ refused "convert a.vdi a.vdi" "is the source .*a\.vdi itself" "$T/a.vdi" \
 	"$VDI" convert -O vdi "$T/a.vdi" "$T/a.vdi"
 refused "convert a.vdi a.vdi --force" "is the source .*a\.vdi itself" \
 	"$T/a.vdi" "$VDI" convert --force "$T/a.vdi" "$T/a.vdi"
-refused "convert -f raw a.raw a.raw --force" "is the source .*a\.raw itself" \
-	"$T/a.raw" "$VDI" convert --force -f raw "$T/a.raw" "$T/a.raw"
+refused "convert -f raw a.raw a.raw" "is the source .*a\.raw itself" \
+	"$T/a.raw" "$VDI" convert -f raw "$T/a.raw" "$T/a.raw"
 ln "$T/a.vdi" "$T/hard.vdi"
 refused "convert to a hard link of the source" "hard\.vdi is the source" \
-	"$T/a.vdi" "$VDI" convert --force -O vdi "$T/a.vdi" "$T/hard.vdi"
+	"$T/a.vdi" "$VDI" convert -O vdi "$T/a.vdi" "$T/hard.vdi"
 rm "$T/hard.vdi"
 ln -s a.vdi "$T/sym.vdi"
 refused "convert to a symbolic link to the source" "sym\.vdi is the source" \
-	"$T/a.vdi" "$VDI" convert --force -O vdi "$T/a.vdi" "$T/sym.vdi"
+	"$T/a.vdi" "$VDI" convert -O vdi "$T/a.vdi" "$T/sym.vdi"
 [ -L "$T/sym.vdi" ]
 _result $? "the symbolic link is still a link"
 refused "convert the source through a symbolic link onto itself" \
 	"a\.vdi is the source .*sym\.vdi itself" "$T/a.vdi" \
-	"$VDI" convert --force -O vdi "$T/sym.vdi" "$T/a.vdi"
+	"$VDI" convert -O vdi "$T/sym.vdi" "$T/a.vdi"
 rm "$T/sym.vdi"
 refused "convert to /proc/self/fd/N of the source" \
 	"/proc/self/fd/3 is the source" "$T/a.vdi" \
-	"$VDI" convert --force "$T/a.vdi" /proc/self/fd/3 3<"$T/a.vdi"
+	"$VDI" convert "$T/a.vdi" /proc/self/fd/3 3<"$T/a.vdi"
 ok "no temporary file is left" no_temp_files "$T"
 
 # A chain base <- mid <- top: neither parent may be the destination.
@@ -73,13 +73,13 @@ ok "no temporary file is left" no_temp_files "$T"
 "$VDI" create -q -b "$T/mid.vdi" "$T/top.vdi"
 refused "convert top.vdi over its parent" \
 	"mid\.vdi is .*an image of the chain that .*top\.vdi reads" \
-	"$T/mid.vdi" "$VDI" convert --force -O vdi "$T/top.vdi" "$T/mid.vdi"
+	"$T/mid.vdi" "$VDI" convert -O vdi "$T/top.vdi" "$T/mid.vdi"
 refused "convert top.vdi over its grandparent" \
 	"base\.vdi is .*an image of the chain" \
-	"$T/base.vdi" "$VDI" convert --force "$T/top.vdi" "$T/base.vdi"
+	"$T/base.vdi" "$VDI" convert "$T/top.vdi" "$T/base.vdi"
 refused "create -b top.vdi over its grandparent" \
 	"base\.vdi is .*an image of the chain of the parent" \
-	"$T/base.vdi" "$VDI" create --force -b "$T/top.vdi" "$T/base.vdi"
+	"$T/base.vdi" "$VDI" create -b "$T/top.vdi" "$T/base.vdi"
 ok "the chain still reads as before" "$QEMU_IO" -f vdi -r \
 	-c 'read -P 0x33 0 1M' "$T/base.vdi"
 ok "vdi check of the chain's top" "$VDI" check "$T/top.vdi"
@@ -134,12 +134,16 @@ held_by() {
 		return
 	fi
 	inode=$(stat -c %i "$T/b.vdi")
+	# Refused before --force is looked at, and with it.
+	refused "create while $name has it open" \
+		"b\.vdi is in use: another process .*byte $byte" "$T/b.vdi" \
+		"$VDI" create "$T/b.vdi" 16M
+	refused "convert while $name has it open" \
+		"b\.vdi is in use: another process .*byte $byte" "$T/b.vdi" \
+		"$VDI" convert -O vdi "$T/a.vdi" "$T/b.vdi"
 	refused "create --force while $name has it open" \
 		"b\.vdi is in use: another process .*byte $byte" "$T/b.vdi" \
 		"$VDI" create --force "$T/b.vdi" 16M
-	refused "convert --force while $name has it open" \
-		"b\.vdi is in use: another process .*byte $byte" "$T/b.vdi" \
-		"$VDI" convert --force -O vdi "$T/a.vdi" "$T/b.vdi"
 	[ "$byte" = 101 ] && [ -z "$raw_done" ] && raw_done=1 &&
 		refused "convert -O raw --force while $name has it open" \
 			"b\.vdi is in use: .*byte $byte" "$T/b.vdi" \
@@ -256,6 +260,9 @@ else
 	cp "$T/a.vdi" "$U/ro.vdi"
 	cp "$T/a.raw" "$U/in.raw"
 	chmod 0444 "$U/ro.vdi" "$U/in.raw"
+	refused "user: create over a 0444 file" \
+		"cannot replace .*ro\.vdi: you may not write it" "$U/ro.vdi" \
+		as_user "$VDI" create "$U/ro.vdi" 16M
 	refused "user: create --force over a 0444 file" \
 		"cannot replace .*ro\.vdi: you may not write it" "$U/ro.vdi" \
 		as_user "$VDI" create --force "$U/ro.vdi" 16M
@@ -280,9 +287,9 @@ else
 	_result $? "user: the message names the directory"
 	[ ! -e "$U/dir/new.vdi" ]
 	_result $? "user: no file was made"
-	refused "user: convert --force over a writable file in a read-only directory" \
+	refused "user: convert over a writable file in a read-only directory" \
 		"directory .*dir cannot be written" "$U/dir/rw.vdi" \
-		as_user "$VDI" convert --force -O vdi "$U/in.raw" "$U/dir/rw.vdi"
+		as_user "$VDI" convert -O vdi "$U/in.raw" "$U/dir/rw.vdi"
 
 	# The user's own private image, replaced with --force, stays private.
 	as_user "$VDI" create -q "$U/own.vdi" 4M
