@@ -9,11 +9,9 @@
  * holes in a raw file) are never read.  Reads and writes of different
  * slots overlap; both sides keep many requests in flight. */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
