@@ -157,6 +157,14 @@ int require_vdi_format(const char *cmd, const char *format);
 /* Format a byte count the way qemu-img does ("1.41 MiB", "8 GiB"). */
 void format_size(char *buf, size_t len, uint64_t bytes);
 
+/* The alignment of every block's data in the file: the largest power of
+ * two that divides the data offset and the slot size (block + extra). */
+uint64_t data_alignment(const struct vdi_info *in);
+
+/* Under 4 KiB (QEMU's layout, old VirtualBox images): say so, and how to
+ * get an aligned copy.  Nothing for aligned images. */
+void print_alignment_hint(const char *path, const struct vdi_info *in);
+
 /* Write `s` as a JSON string literal (quotes included). */
 void json_string(FILE *f, const char *s);
 

@@ -102,9 +102,10 @@ static void print_json(const char *path, const struct vdi_check_result *r,
 	       "    \"leaked-bytes\": %" PRIu64 ",\n"
 	       "    \"image-end-offset\": %" PRIu64 ",\n"
 	       "    \"total-clusters\": %" PRIu32 ",\n"
-	       "    \"allocated-clusters\": %" PRIu32 ",\n",
+	       "    \"allocated-clusters\": %" PRIu32 ",\n"
+	       "    \"data-alignment\": %" PRIu64 ",\n",
 	       r->corruptions, r->leaks, r->leaked_bytes, r->image_end_offset,
-	       in->blocks, r->blocks_mapped);
+	       in->blocks, r->blocks_mapped, data_alignment(in));
 	if (fix)
 		printf("    \"leaks-fixed\": %" PRIu64 ",\n"
 		       "    \"corruptions-fixed\": %" PRIu64 ",\n",
@@ -117,7 +118,7 @@ static void print_json(const char *path, const struct vdi_check_result *r,
 	fputs(p->n ? "\n    ]\n}\n" : "]\n}\n", stdout);
 }
 
-static void print_human(const struct vdi_check_result *r,
+static void print_human(const char *path, const struct vdi_check_result *r,
 			const struct vdi_info *in)
 {
 	if (r->corruptions == 0 && r->leaks == 0)
@@ -136,6 +137,8 @@ static void print_human(const struct vdi_check_result *r,
 		       r->blocks_mapped, in->blocks,
 		       100.0 * r->blocks_mapped / in->blocks);
 	printf("Image end offset: %" PRIu64 "\n", r->image_end_offset);
+	printf("Data area alignment: %" PRIu64 " bytes\n", data_alignment(in));
+	print_alignment_hint(path, in);
 }
 
 int cmd_check(int argc, char **argv)
@@ -250,7 +253,7 @@ int cmd_check(int argc, char **argv)
 			print_json(path, &res, &in, &probs,
 				   repair ? &fix : NULL);
 		else
-			print_human(&res, &in);
+			print_human(path, &res, &in);
 	}
 	if (res.corruptions)
 		status = CHECK_CORRUPT;

@@ -85,6 +85,7 @@ static size_t collect(const struct vdi_info *in, struct field *f,
 				 in->disk_size_stored };
 	f[n++] = (struct field){ "offset-bmap", NULL, in->offset_bmap };
 	f[n++] = (struct field){ "offset-data", NULL, in->offset_data };
+	f[n++] = (struct field){ "data-alignment", NULL, data_alignment(in) };
 	f[n++] = (struct field){ "block-size", NULL, in->block_size };
 	f[n++] = (struct field){ "block-extra", NULL, in->block_extra };
 	f[n++] = (struct field){ "blocks", NULL, in->blocks };
@@ -177,6 +178,7 @@ static void print_human(const struct report *r)
 		else
 			printf(": %" PRIu64 "\n", r->fields[i].num);
 	}
+	print_alignment_hint(r->path, in);
 }
 
 /* Fill `r` from an open image; `path` names it.  0, or -1 after a

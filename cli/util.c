@@ -1,5 +1,6 @@
 /* Messages, value parsing and output formatting shared by the subcommands. */
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,6 +175,24 @@ int parse_output(const char *cmd, const char *text, enum output_format *out)
 
 /* Like qemu-img: the largest binary unit in which the value is below
  * 1000, three significant digits. */
+uint64_t data_alignment(const struct vdi_info *in)
+{
+	uint64_t x = in->offset_data |
+		     ((uint64_t)in->block_size + in->block_extra);
+
+	return x & (~x + 1);
+}
+
+void print_alignment_hint(const char *path, const struct vdi_info *in)
+{
+	if (data_alignment(in) >= 4096)
+		return;
+	printf("Hint: the data area starts at %" PRIu32 ", not on a 4 KiB "
+	       "boundary, so guest writes straddle file-system blocks and "
+	       "O_DIRECT writes into new blocks are slow; 'vdi convert -O vdi "
+	       "%s COPY.vdi' makes an aligned copy.\n", in->offset_data, path);
+}
+
 void format_size(char *buf, size_t len, uint64_t bytes)
 {
 	static const char *const units[] = { "B", "KiB", "MiB", "GiB",

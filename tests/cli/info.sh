@@ -62,6 +62,24 @@ PY
 compare_info "qemu-made" "$T/q.vdi"
 is "qemu-made: blocks-mapped counts the 4 written blocks" \
 	"$(json_get "$T/v.json" 'j["format-specific"]["data"]["blocks-mapped"]')" 4
+# QEMU's data area (at 1024 for 100 blocks) is not 4 KiB aligned: info and
+# check say so and point at an aligned copy; our own images are aligned.
+is "qemu-made: data-alignment" \
+	"$(json_get "$T/v.json" 'j["format-specific"]["data"]["data-alignment"]')" 1024
+"$VDI" info "$T/q.vdi" | grep -q "^Hint: the data area starts at 1024, .*'vdi convert -O vdi"
+_result $? "qemu-made: info hints at vdi convert"
+"$VDI" check "$T/q.vdi" >"$T/check.out"
+grep -q "^Data area alignment: 1024 bytes" "$T/check.out" && grep -q "^Hint: .*vdi convert -O vdi" "$T/check.out"
+_result $? "qemu-made: check shows the alignment and the hint"
+is "qemu-made: check --output=json data-alignment" \
+	"$("$VDI" check --output=json "$T/q.vdi" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data-alignment"])')" 1024
+ok "an aligned copy" "$VDI" convert -O vdi "$T/q.vdi" "$T/q-aligned.vdi"
+"$VDI" info --output=json "$T/q-aligned.vdi" >"$T/a.json"
+is "the copy is aligned to 1 MiB" \
+	"$(json_get "$T/a.json" 'j["format-specific"]["data"]["data-alignment"]')" 1048576
+"$VDI" info "$T/q-aligned.vdi" | grep -q "^Hint:"
+[ $? -ne 0 ]
+_result $? "no hint for an aligned image"
 
 # Our own images, dynamic and static, with a description.
 "$VDI" create -q -o 'description=a "test" disk' "$T/d.vdi" 1474560
