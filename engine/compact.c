@@ -90,7 +90,13 @@ static int find_zero_blocks(struct vdi_image *img, unsigned char *buf,
 			progress(opaque, vb, (uint64_t)img->hdr.blocks * 2);
 		if (!vdi_entry_is_data(e))
 			continue;
-		ret = vdi_read_slot(img, e, buf);
+		/* A discarded block's slot is punched out: zeros, unread. */
+		ret = 0;
+		if (vdi_range_is_hole(img->meta_fd, vdi_slot_offset(img, e),
+				      vdi_slot_offset(img, (uint64_t)e + 1)))
+			memset(buf, 0, img->slot_size);
+		else
+			ret = vdi_read_slot(img, e, buf);
 		if (ret < 0)
 			return vdi_error(ret, "vdi_compact", img->path,
 					 "cannot read block %" PRIu32 ": %s", vb,
@@ -235,6 +241,12 @@ int vdi_compact(const char *path, struct vdi_compact_result *res,
 	ret = find_zero_blocks(img, buf, pbuf, res, progress, opaque);
 	if (ret == 0)
 		ret = fill_holes(img, buf, &used, res, progress, opaque);
+	/* Every entry now names a slot below `used`, durably: only now may
+	 * the header's count come down to it, and only then the file. */
+	if (ret == 0) {
+		vdi_image_recount(img);
+		ret = vdi_image_commit_meta(img);
+	}
 	if (ret == 0) {
 		uint64_t end = vdi_slot_offset(img, used);
 

@@ -133,6 +133,7 @@ static int load_bmap(struct vdi_image *img, uint64_t file_size)
 							    : UINT32_MAX);
 	img->bad_hi = max_index > slots_in_file ? (uint32_t)max_index
 						: img->bad_lo;
+	img->slot_end = (uint32_t)max_index;
 	img->next_free = max_index > slots_in_file ? max_index : slots_in_file;
 	img->next_free_open = img->next_free;
 	img->ref_end = img->next_free;
@@ -323,10 +324,12 @@ int vdi_close(struct vdi_image *img)
 	vdi_meta_ring_exit(img);
 	if (!(img->flags & VDI_OPEN_RDONLY) && img->written) {
 		ret = vdi_image_extend(img, "vdi_close");
-		/* Data first, then the entries that point at it. */
+		/* Data first, then the entries that point at it; a count
+		 * they raise goes before them. */
 		if (ret == 0 && (img->staged_count || img->barrier_pending)) {
-			ret = vdi_image_sync(img);
-			vdi_image_unstage(img);
+			ret = vdi_image_unstage_header_first(img);
+			if (ret == 0)
+				ret = vdi_image_sync(img);
 		}
 		if (ret == 0)
 			ret = vdi_image_writeback_sync(img);
@@ -373,6 +376,27 @@ void vdi_image_touch(struct vdi_image *img)
 	pthread_mutex_unlock(&img->lock);
 }
 
+/* Before the first allocation through this handle: slots past the last
+ * one any entry names hold no block (a crash lost their entries, or
+ * another writer's count ran ahead).  Allocating after them would leave
+ * them unused below the header's count, where QEMU and VirtualBox expect
+ * only slots in use; so the file is cut after the last named slot and
+ * allocation starts there, as theirs does.  Not with entries past the end
+ * of the file (fenced: allocation must stay past them), and nothing is
+ * lost if the cut fails: allocation then goes on past the end. */
+static void cut_leaked_tail(struct vdi_image *img)
+{
+	uint64_t end = img->slot_end;
+
+	if (img->hdr.type == VDI_TYPE_STATIC || img->bad_lo != img->bad_hi ||
+	    img->next_free <= end || img->staged_count)
+		return;
+	if (ftruncate(img->meta_fd, (off_t)vdi_slot_offset(img, end)) < 0)
+		return;
+	img->next_free = img->next_free_open = img->ref_end = end;
+	img->bad_lo = img->bad_hi = (uint32_t)end;
+}
+
 int vdi_image_alloc(struct vdi_image *img, uint32_t vb, bool full,
 		    uint32_t *index)
 {
@@ -397,6 +421,8 @@ int vdi_image_alloc(struct vdi_image *img, uint32_t vb, bool full,
 				"all'", vb, img->bad_hi - 1);
 		goto out;
 	}
+	if (img->next_free == img->next_free_open)
+		cut_leaked_tail(img);
 	if (!full) {
 		ret = vdi_chain_copy_up(img, vb, img->next_free);
 		if (ret < 0)
@@ -432,10 +458,55 @@ void vdi_image_set_disk_entry(struct vdi_image *img, uint32_t vb, uint32_t e)
 		img->blocks_mapped--;
 	img->disk_map[vb] = e;
 	vdi_image_mark_dirty(img, vb);
-	if (img->hdr.blocks_allocated != img->blocks_mapped) {
-		img->hdr.blocks_allocated = img->blocks_mapped;
+	if (vdi_entry_is_data(e) && e + 1 > img->slot_end)
+		img->slot_end = e + 1;
+	if (img->hdr.blocks_allocated != vdi_image_count(img)) {
+		img->hdr.blocks_allocated = vdi_image_count(img);
 		img->header_dirty = true;
 	}
+}
+
+uint32_t vdi_image_count(const struct vdi_image *img)
+{
+	return img->slot_end > img->blocks_mapped ? img->slot_end
+						  : img->blocks_mapped;
+}
+
+void vdi_image_recount(struct vdi_image *img)
+{
+	uint32_t vb, end = 0;
+
+	for (vb = 0; vb < img->hdr.blocks; vb++)
+		if (vdi_entry_is_data(img->disk_map[vb]) &&
+		    img->disk_map[vb] + 1 > end)
+			end = img->disk_map[vb] + 1;
+	img->slot_end = end;
+	if (img->hdr.blocks_allocated != vdi_image_count(img)) {
+		img->hdr.blocks_allocated = vdi_image_count(img);
+		img->header_dirty = true;
+	}
+}
+
+int vdi_image_unstage_header_first(struct vdi_image *img)
+{
+	uint32_t before = img->hdr.blocks_allocated;
+	int ret;
+
+	vdi_image_unstage(img);
+	if (img->hdr.blocks_allocated <= before)
+		return 0;
+	vdi_header_encode(&img->hdr, img->preamble);
+	ret = vdi_full_io(img->meta_fd, img->preamble, VDI_PREAMBLE_SIZE, 0,
+			  true);
+	if (ret < 0) {
+		img->header_dirty = true;
+		return vdi_error(ret, "vdi_flush", img->path,
+				 "cannot write the header: %s", strerror(-ret));
+	}
+	img->header_dirty = false;
+	atomic_fetch_add(&img->stats.meta_writes, 1);
+	atomic_fetch_add(&img->stats.meta_write_bytes, VDI_PREAMBLE_SIZE);
+	return 0;
 }
 
 void vdi_image_publish(struct vdi_image *img, uint32_t vb, uint32_t n)
@@ -489,15 +560,14 @@ uint32_t vdi_image_make_zero(struct vdi_image *img, uint32_t vb)
 
 	pthread_mutex_lock(&img->lock);
 	e = vdi_map_get(img, vb);
-	if (e != VDI_BMAP_ZERO) {
+	/* A block with data keeps its slot: freeing a slot online would
+	 * leave a hole below the count, or make the count point at a slot in
+	 * use (the caller punches it instead). */
+	if (e == VDI_BMAP_FREE) {
 		img->written = true;
-		vdi_set_pending(img, vb, false);
 		atomic_store_explicit(&img->map[vb], VDI_BMAP_ZERO,
 				      memory_order_release);
-		/* A free block holds no data: the map may say so at once.
-		 * A data block's entry follows when its space is punched. */
-		if (!vdi_entry_is_data(e))
-			vdi_image_set_disk_entry(img, vb, VDI_BMAP_ZERO);
+		vdi_image_set_disk_entry(img, vb, VDI_BMAP_ZERO);
 	}
 	pthread_mutex_unlock(&img->lock);
 	return e;

@@ -72,6 +72,11 @@ struct vdi_image {
 				* entry on disk points at, or will at the next
 				* flush (staged): the file must reach its end */
 	uint32_t blocks_mapped; /* entries in disk_map that point at data */
+	/* One past the highest slot an entry of disk_map names.  The header's
+	 * count is never below it: QEMU and VirtualBox allocate the next
+	 * block at slot `blocks allocated`.  It only grows, until an offline
+	 * operation that moved blocks recounts (vdi_image_recount). */
+	uint32_t slot_end;
 	struct vdi_queue *meta_owner; /* a flush's metadata writes in flight */
 	struct io_uring meta_ring;    /* per-batch metadata write-back */
 	bool meta_ring_ready;
@@ -199,11 +204,31 @@ static inline bool vdi_is_staged(const struct vdi_image *img, uint32_t vb)
  * the header's count in step.  Under the lock. */
 void vdi_image_set_disk_entry(struct vdi_image *img, uint32_t vb, uint32_t e);
 
-/* Make `vb` a zero block in memory if it is free or zero: no data is
- * involved, so the on-disk map follows at once.  Returns the old entry
- * (the caller punches its data out when it pointed at some).  Takes the
- * lock. */
+/* Make `vb` a zero block if it is free: no data is involved, so the
+ * on-disk map follows at once.  A block with data keeps its entry (and
+ * its slot, so that the slots in use stay exactly 0 .. blocks allocated -
+ * 1); the caller punches the slot, and the block reads zeros from it.
+ * Returns the entry as it was.  Takes the lock. */
 uint32_t vdi_image_make_zero(struct vdi_image *img, uint32_t vb);
+
+/* The header's count for the map as it is in disk_map: the number of data
+ * entries, or one past the highest slot they name if that is more (then
+ * slots below it are unused: leaked, never handed to a new block by QEMU
+ * or VirtualBox).  Under the lock. */
+uint32_t vdi_image_count(const struct vdi_image *img);
+
+/* After an offline operation freed or moved data entries: recompute
+ * slot_end from disk_map and set the header's count from it.  Call only
+ * once the map entries that no longer name the high slots are durable.
+ * Under the lock. */
+void vdi_image_recount(struct vdi_image *img);
+
+/* The staged entries enter disk_map (vdi_image_unstage); when they raise
+ * the header's count, the header is written first, with pwrite, so that
+ * the fdatasync after it makes the count durable before any map sector
+ * names the new slots.  Returns -errno from the header write.  Under the
+ * lock. */
+int vdi_image_unstage_header_first(struct vdi_image *img);
 
 /* Fill `buf` with block-map sectors [first, first + n) from disk_map.
  * Under the lock. */

@@ -160,13 +160,34 @@ static unsigned collect_runs(struct vdi_image *img, uint32_t *first,
 	return nruns;
 }
 
+static int prep_writes(struct vdi_image *img, struct io_uring *ring,
+		       struct vdi_queue *owner, bool link, const uint32_t *first,
+		       const uint32_t *count, unsigned nruns);
+
+int vdi_meta_prep_header(struct vdi_image *img, struct io_uring *ring,
+			 struct vdi_queue *owner)
+{
+	img->header_dirty = true;
+	return prep_writes(img, ring, owner, true, NULL, NULL, 0);
+}
+
 int vdi_meta_prep(struct vdi_image *img, struct io_uring *ring,
 		  struct vdi_queue *owner, bool link)
 {
 	uint32_t first[MAX_META_RUNS], count[MAX_META_RUNS];
-	unsigned nruns, i, nwrites, need;
+	unsigned nruns;
 
 	nruns = collect_runs(img, first, count);
+	return prep_writes(img, ring, owner, link, first, count, nruns);
+}
+
+/* Queue the block-map runs and, when dirty, the header. */
+static int prep_writes(struct vdi_image *img, struct io_uring *ring,
+		       struct vdi_queue *owner, bool link, const uint32_t *first,
+		       const uint32_t *count, unsigned nruns)
+{
+	unsigned i, nwrites, need;
+
 	nwrites = nruns + (img->header_dirty ? 1u : 0u);
 	need = nwrites + (link ? 1u : 0u);
 	if (!nwrites)

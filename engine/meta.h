@@ -38,6 +38,12 @@ void vdi_meta_ring_reap(struct vdi_image *img, bool idle);
 int vdi_meta_prep(struct vdi_image *img, struct io_uring *ring,
 		  struct vdi_queue *owner, bool link);
 
+/* Queue a write of the header alone on a flush's ring, linked before
+ * what follows (the barrier): a block count raised by the entries this
+ * flush writes reaches the disk before them.  Under the lock. */
+int vdi_meta_prep_header(struct vdi_image *img, struct io_uring *ring,
+			 struct vdi_queue *owner);
+
 /* Account for one completed metadata write and free its sub.  Under the
  * lock. */
 void vdi_meta_write_done(struct vdi_image *img, struct vdi_sub *s, int res);

@@ -278,17 +278,17 @@ static void punch_done(struct vdi_queue *q, struct vdi_sub *s, int res)
 	struct vdi_image *img = q->img;
 	struct vdi_req *r = s->req;
 
-	/* The block reads as zeros whatever happened to its old space: enter
-	 * the zero entry.  A file system that cannot punch holes keeps the
-	 * space until `vdi compact`; that is no error. */
-	pthread_mutex_lock(&img->lock);
-	if (vdi_map_get(img, s->vb) == VDI_BMAP_ZERO)
-		vdi_image_set_disk_entry(img, s->vb, VDI_BMAP_ZERO);
-	pthread_mutex_unlock(&img->lock);
-	if (res < 0 && res != -EOPNOTSUPP && !r->err)
+	/* The block keeps its slot, which now reads zeros: for the map this
+	 * is a write that landed (a block allocated but not yet published,
+	 * or pending in a differencing image, is published like one).  A
+	 * punch that failed left the data there: the request fails. */
+	if (res >= 0)
+		vdi_image_publish(img, s->vb, 1);
+	else if (!r->err)
 		r->err = vdi_error(res, "vdi_queue_submit", img->path,
-				   "cannot punch out block %" PRIu32 ": %s",
-				   s->vb, strerror(-res));
+				   "cannot punch out block %" PRIu32 " (it "
+				   "keeps its data): %s", s->vb,
+				   strerror(-res));
 	vdi_sub_put(q, s);
 	vdi_req_sub_done(q, r);
 }
@@ -432,8 +432,7 @@ static void sub_not_taken(struct vdi_queue *q, struct vdi_sub *s, int err)
 		vdi_sub_put(q, s);
 		break;
 	case SUB_PUNCH:
-		/* The block reads as zeros all the same; its space stays
-		 * allocated, as on a file system that cannot punch. */
+		/* The block keeps its data: the request fails. */
 		punch_done(q, s, err);
 		break;
 	default:
@@ -564,7 +563,7 @@ static void prep_flush(struct vdi_queue *q, struct vdi_req *r)
 	 * submission: a submit in its middle would cut the links.  Make room
 	 * before taking the lock (a refused submission completes requests,
 	 * which takes it). */
-	if (io_uring_sq_space_left(&q->ring) < VDI_META_MAX_WRITES + 2)
+	if (io_uring_sq_space_left(&q->ring) < VDI_META_MAX_WRITES + 3)
 		ring_submit(q, "vdi_queue_flush");
 	pthread_mutex_lock(&img->lock);
 	while (img->meta_owner) {
@@ -589,8 +588,9 @@ static void prep_flush(struct vdi_queue *q, struct vdi_req *r)
 	if (ret == 0 && (q->flags & VDI_QUEUE_IOPOLL)) {
 		/* Polled rings take no buffered writes and no fsync. */
 		if (img->staged_count || img->barrier_pending) {
-			ret = vdi_image_sync(img);
-			vdi_image_unstage(img);
+			ret = vdi_image_unstage_header_first(img);
+			if (ret == 0)
+				ret = vdi_image_sync(img);
 			img->barrier_pending = ret < 0;
 		}
 		if (ret == 0)
@@ -602,13 +602,24 @@ static void prep_flush(struct vdi_queue *q, struct vdi_req *r)
 		goto out;
 	}
 	if (ret == 0 && (img->staged_count || img->barrier_pending)) {
+		uint32_t count = img->hdr.blocks_allocated;
+
 		/* New blocks' data durable before the entries that point at
-		 * it: an fdatasync linked before the map writes. */
-		s = vdi_sub_get(q);
+		 * it: an fdatasync linked before the map writes.  A count
+		 * they raise is written before that fdatasync, so that no
+		 * map sector on disk names a slot at or past the count
+		 * (where QEMU and VirtualBox allocate). */
+		vdi_image_unstage(img);
+		if (img->hdr.blocks_allocated > count)
+			ret = vdi_meta_prep_header(img, &q->ring, q);
+		s = ret == 0 ? vdi_sub_get(q) : NULL;
 		sqe = s ? io_uring_get_sqe(&q->ring) : NULL;
 		if (!sqe) {
 			if (s)
 				vdi_sub_put(q, s);
+			/* The entries are in disk_map: none goes out before
+			 * another fdatasync. */
+			img->barrier_pending = true;
 			ret = s ? -EBUSY : -ENOMEM;
 			pthread_mutex_unlock(&img->lock);
 			goto out;
@@ -621,7 +632,6 @@ static void prep_flush(struct vdi_queue *q, struct vdi_req *r)
 		atomic_fetch_add(&img->stats.sqes, 1);
 		q->meta_inflight++;
 		img->meta_owner = q;
-		vdi_image_unstage(img);
 		img->barrier_pending = false;
 	}
 	if (ret == 0)

@@ -298,18 +298,99 @@ static int move_into_range(struct repair *rp)
 	return 0;
 }
 
-static int fix_count(struct repair *rp)
+/* The count QEMU and VirtualBox would allocate at must lie past every
+ * slot an entry names: the number of data entries, or one past the
+ * highest slot named if that is more (slots below it are then unused). */
+static uint32_t safe_count(const struct repair *rp, uint32_t *mapped_out)
 {
-	uint32_t vb, mapped = 0;
+	uint32_t vb, mapped = 0, end = 0;
+
+	for (vb = 0; vb < rp->h.blocks; vb++) {
+		uint32_t e = rp->map[vb];
+
+		if (!vdi_entry_is_data(e))
+			continue;
+		mapped++;
+		if (e + 1 > end)
+			end = e + 1;
+	}
+	if (mapped_out)
+		*mapped_out = mapped;
+	return end > mapped ? end : mapped;
+}
+
+static int write_count(struct repair *rp, uint32_t count)
+{
 	int ret;
 
-	for (vb = 0; vb < rp->h.blocks; vb++)
-		mapped += vdi_entry_is_data(rp->map[vb]);
-	if (mapped == rp->h.blocks_allocated)
+	rp->h.blocks_allocated = count;
+	vdi_header_encode(&rp->h, rp->preamble);
+	ret = full_pwrite(rp->fd, rp->preamble, VDI_PREAMBLE_SIZE, 0);
+	if (ret < 0)
+		return vdi_error(ret, "vdi_repair", rp->path,
+				 "cannot write the header: %s", strerror(-ret));
+	return sync_file(rp);
+}
+
+/* First of all: a count that does not lie past every slot in use lets
+ * the next QEMU or VirtualBox write overwrite a block.  Raise it (the
+ * count is set to its exact value once blocks are moved). */
+static int raise_count(struct repair *rp)
+{
+	uint32_t count = safe_count(rp, NULL);
+
+	if (count <= rp->h.blocks_allocated)
+		return 0;
+	return write_count(rp, count);
+}
+
+/* Slots below the last one in use that no entry uses (leaked, or a
+ * discarded block's punched slot): move the blocks of the highest slots
+ * into them, lowest first, as vdi_compact does.  Each copy is durable
+ * before its entry moves, and each entry durable before the next copy
+ * overwrites anything; the count stays past every slot in use
+ * throughout. */
+static int fill_holes(struct repair *rp)
+{
+	uint64_t hole = 0, p;
+	int ret;
+
+	for (p = rp->slots; p-- > 0;) {
+		uint32_t vb;
+
+		if (!rp->owner[p])
+			continue;
+		while (hole < p && rp->owner[hole])
+			hole++;
+		if (hole >= p)
+			break;
+		vb = rp->owner[p] - 1;
+		if (rp->map[vb] != p)
+			continue; /* a shared slot's later user: left as is */
+		ret = copy_slot(rp, p, hole);
+		if (ret == 0)
+			ret = set_entry(rp, vb, (uint32_t)hole);
+		if (ret < 0)
+			return ret;
+		rp->owner[hole] = vb + 1;
+		rp->owner[p] = 0;
+		rp->res->leaks_fixed++;
+		say(rp, "repaired: block %" PRIu32 " moved from physical block %"
+		    PRIu64 " into unused physical block %" PRIu64, vb, p, hole);
+	}
+	return 0;
+}
+
+static int fix_count(struct repair *rp)
+{
+	uint32_t mapped, count = safe_count(rp, &mapped);
+	int ret;
+
+	if (count == rp->h.blocks_allocated)
 		return 0;
 	say(rp, "repaired: the header's allocated-block count was %" PRIu32
 	    ", the block map has %" PRIu32, rp->h.blocks_allocated, mapped);
-	rp->h.blocks_allocated = mapped;
+	rp->h.blocks_allocated = count;
 	vdi_header_encode(&rp->h, rp->preamble);
 	ret = full_pwrite(rp->fd, rp->preamble, VDI_PREAMBLE_SIZE, 0);
 	if (ret < 0)
@@ -404,11 +485,18 @@ int vdi_repair(const char *path, unsigned what,
 	}
 	ret = load(&rp);
 	if (ret == 0)
+		ret = raise_count(&rp);
+	if (ret == 0)
 		ret = free_bad_entries(&rp, what & VDI_REPAIR_ERRORS);
 	if (ret == 0 && (what & VDI_REPAIR_ERRORS))
 		ret = move_into_range(&rp);
 	/* The header count lags the map after a crash: a leak's companion,
 	 * fixed with either flag. */
+	/* Moving blocks while entries still share slots or point past the
+	 * end of the file (-r leaks alone) could cut a sharer's data off. */
+	if (ret == 0 && ((what & VDI_REPAIR_ERRORS) ||
+			 !(res->before.duplicates || res->before.past_eof)))
+		ret = fill_holes(&rp);
 	if (ret == 0)
 		ret = fix_count(&rp);
 	if (ret == 0)

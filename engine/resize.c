@@ -216,6 +216,11 @@ static int resize_locked(struct vdi_image *img, uint64_t new_size,
 			if ((uint64_t)map[i] + 1 > last)
 				last = (uint64_t)map[i] + 1;
 		}
+	/* Never below a slot in use: QEMU and VirtualBox allocate at the
+	 * count.  (Blocks a shrink dropped leave their slots unused below
+	 * it until 'vdi check -r leaks' or 'vdi compact' moves blocks in.) */
+	if (last > h->blocks_allocated)
+		h->blocks_allocated = (uint32_t)last;
 	free(map);
 	ret = put_header(img);
 	if (ret < 0)

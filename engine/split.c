@@ -276,11 +276,12 @@ void vdi_prep_rw(struct vdi_queue *q, struct vdi_req *r)
 			break;
 		}
 		if (r->op == OP_WRITE && !vdi_entry_is_data(e) && n == bs &&
-		    !r->fixed && iov_is_zero(r, pos, n)) {
+		    !r->fixed && iov_is_zero(r, pos, n) &&
+		    !vdi_entry_is_data(e = vdi_image_make_zero(img, vb))) {
 			/* As VirtualBox does: a whole block of zeros written
 			 * to a block without data becomes a zero entry, not
-			 * an allocation. */
-			vdi_image_make_zero(img, vb);
+			 * an allocation (unless another request allocated
+			 * it meanwhile: then the zeros are written). */
 			ret = run_flush(q, r, &run);
 			if (ret < 0)
 				break;
@@ -330,7 +331,11 @@ void vdi_prep_rw(struct vdi_queue *q, struct vdi_req *r)
 	vdi_req_sub_done(q, r);
 }
 
-/* Punch a discarded block's space out of the file. */
+/* Punch a discarded block's slot out of the file.  The block keeps its
+ * slot (and its entry) and reads zeros from the hole: a slot given back
+ * online would break the rule QEMU and VirtualBox allocate by (slots
+ * 0 .. blocks allocated - 1 are exactly those in use).  vdi_compact and
+ * vdi_repair give such slots back offline, moving blocks. */
 static int emit_punch(struct vdi_queue *q, struct vdi_req *r, uint32_t vb,
 		      uint32_t index)
 {
@@ -361,8 +366,9 @@ static int emit_punch(struct vdi_queue *q, struct vdi_req *r, uint32_t vb,
 }
 
 /* Write zeros over [r->offset, +r->len).  Whole blocks of dynamic images
- * become zero entries (their space punched out); parts of blocks that hold
- * data get zeros written; blocks without data need nothing.  The request's
+ * that hold data have their slot punched out (it reads zeros; the entry
+ * stays), free ones become zero entries; parts of blocks that hold data
+ * get zeros written; blocks without data need nothing.  The request's
  * iovec is the image's zero buffer (set by queue_req). */
 void vdi_prep_zero(struct vdi_queue *q, struct vdi_req *r)
 {
