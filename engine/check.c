@@ -14,10 +14,12 @@
 /* Problems of one kind reported one by one before they are summed up. */
 #define REPORT_LIMIT 1000
 
+enum { K_RANGE, K_EOF, K_DUP, K_LEAK, K_COUNT, K_SHORT, K_KINDS };
+
 struct reporter {
 	vdi_check_report_fn fn;
 	void *opaque;
-	unsigned count[4];
+	unsigned count[K_KINDS];
 };
 
 static void report(struct reporter *rp, int kind, const char *fmt, ...)
@@ -36,7 +38,6 @@ static void report(struct reporter *rp, int kind, const char *fmt, ...)
 	rp->fn(rp->opaque, msg);
 }
 
-enum { K_RANGE, K_EOF, K_DUP, K_LEAK };
 
 int vdi_check(struct vdi_image *img, struct vdi_check_result *res,
 	      vdi_check_report_fn fn, void *opaque)
@@ -85,6 +86,25 @@ int vdi_check(struct vdi_image *img, struct vdi_check_result *res,
 			       ", not below the block count %" PRIu32,
 			       i, e, h->blocks);
 		}
+		if (!vdi_is_staged(img, (uint32_t)i) &&
+		    e >= h->blocks_allocated) {
+			res->past_count++;
+			report(&rp, K_COUNT,
+			       "block %" PRIu64 " maps to physical block %" PRIu32
+			       ", not below the header's allocated-block count "
+			       "%" PRIu32 " (where QEMU and VirtualBox put the "
+			       "next new block)", i, e, h->blocks_allocated);
+		}
+		if (e < slots && vdi_slot_offset(img, (uint64_t)e + 1) >
+				 (uint64_t)st.st_size) {
+			res->short_blocks++;
+			report(&rp, K_SHORT,
+			       "block %" PRIu64 " (physical block %" PRIu32
+			       ") is cut short: the file ends %" PRIu64
+			       " bytes before the end of its data",
+			       i, e, vdi_slot_offset(img, (uint64_t)e + 1) -
+				     (uint64_t)st.st_size);
+		}
 		if (e >= slots) {
 			res->past_eof++;
 			report(&rp, K_EOF,
@@ -131,7 +151,7 @@ int vdi_check(struct vdi_image *img, struct vdi_check_result *res,
 		       " is not used by any block (leaked)",
 		       i, vdi_slot_offset(img, i));
 	}
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < K_KINDS; i++)
 		if (rp.fn && rp.count[i] > REPORT_LIMIT) {
 			char msg[128];
 
@@ -141,7 +161,8 @@ int vdi_check(struct vdi_image *img, struct vdi_check_result *res,
 			rp.fn(rp.opaque, msg);
 		}
 	res->corruptions = (uint64_t)res->out_of_range + res->past_eof +
-			   res->duplicates + res->allocated_mismatch;
+			   res->duplicates + res->allocated_mismatch +
+			   res->past_count + res->short_blocks;
 	res->image_end_offset = used_end > h->offset_data ? used_end
 							  : h->offset_data;
 	free(owner);

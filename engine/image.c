@@ -140,6 +140,67 @@ static int load_bmap(struct vdi_image *img, uint64_t file_size)
 	return 0;
 }
 
+/* A writable open: find slots named by two entries or more (one pass,
+ * a bit per slot) and mark every block using one, so that writes to them
+ * are refused rather than changing another block's data. */
+static int find_shared(struct vdi_image *img)
+{
+	uint64_t *seen, *dup;
+	/* Slots past the end of the file are fenced anyway: the bitmaps are
+	 * bounded by the file's size, whatever the entries say. */
+	uint32_t vb, end = img->slot_end < img->bad_lo ? img->slot_end
+						       : img->bad_lo;
+	uint32_t words = end / 64 + 1;
+	bool any = false;
+	int ret = 0;
+
+	seen = calloc(words, sizeof(*seen));
+	dup = calloc(words, sizeof(*dup));
+	if (!seen || !dup) {
+		ret = vdi_error(-ENOMEM, "vdi_open", img->path,
+				"out of memory for %" PRIu32 " slots", end);
+		goto out_free;
+	}
+	for (vb = 0; vb < img->hdr.blocks; vb++) {
+		uint32_t e = img->disk_map[vb];
+
+		if (!vdi_entry_is_data(e) || e >= end)
+			continue;
+		if (seen[e / 64] >> (e % 64) & 1) {
+			dup[e / 64] |= 1ull << (e % 64);
+			any = true;
+		}
+		seen[e / 64] |= 1ull << (e % 64);
+	}
+	if (!any)
+		goto out_free;
+	img->shared = calloc(img->hdr.blocks / 64 + 1, sizeof(uint64_t));
+	if (!img->shared) {
+		ret = vdi_error(-ENOMEM, "vdi_open", img->path,
+				"out of memory");
+		goto out_free;
+	}
+	for (vb = 0; vb < img->hdr.blocks; vb++) {
+		uint32_t e = img->disk_map[vb];
+
+		if (vdi_entry_is_data(e) && e < end &&
+		    (dup[e / 64] >> (e % 64) & 1))
+			img->shared[vb / 64] |= 1ull << (vb % 64);
+	}
+out_free:
+	free(seen);
+	free(dup);
+	return ret;
+}
+
+int vdi_shared_error(const struct vdi_image *img, uint32_t vb)
+{
+	return vdi_error(-EUCLEAN, "vdi_queue_submit", img->path,
+			 "block %" PRIu32 " shares physical block %" PRIu32
+			 " with another block: a write would change both; run "
+			 "'vdi check -r all'", vb, vdi_map_get(img, vb));
+}
+
 /* Release everything a handle holds (no write-back): the end of both a
  * failed open and a close. */
 static void free_image(struct vdi_image *img)
@@ -156,6 +217,7 @@ static void free_image(struct vdi_image *img)
 	free(img->disk_map);
 	free(img->dirty);
 	free(img->staged);
+	free(img->shared);
 	free((void *)img->pending);
 	free(img->path);
 	pthread_mutex_destroy(&img->lock);
@@ -296,6 +358,9 @@ int vdi_open_depth(const char *path, unsigned flags,
 			goto out_free;
 		}
 		img->zero_buf = memset(z, 0, VDI_ZERO_BUF);
+		ret = find_shared(img);
+		if (ret < 0)
+			goto out_free;
 		ret = vdi_meta_ring_init(img);
 		if (ret < 0)
 			goto out_free;

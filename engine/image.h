@@ -63,6 +63,10 @@ struct vdi_image {
 	 * Allocation starts past both them and the end of the file, where the
 	 * file reads as zeros: a new block needs no zero-filling. */
 	uint32_t bad_lo, bad_hi;
+	/* Writable opens: blocks whose slot another block's entry names too
+	 * (bit per virtual block; NULL when none).  Writing one would change
+	 * the other: writes fail with EUCLEAN, reads work. */
+	uint64_t *shared;
 
 	pthread_mutex_t lock;
 	pthread_cond_t meta_cond;
@@ -107,6 +111,14 @@ static inline uint32_t vdi_map_get(const struct vdi_image *img, uint32_t vb)
 {
 	return atomic_load_explicit(&img->map[vb], memory_order_acquire);
 }
+
+static inline bool vdi_is_shared(const struct vdi_image *img, uint32_t vb)
+{
+	return img->shared && (img->shared[vb / 64] >> (vb % 64) & 1);
+}
+
+/* -EUCLEAN with a message: block `vb` shares its slot.  (image.c) */
+int vdi_shared_error(const struct vdi_image *img, uint32_t vb);
 
 static inline bool vdi_entry_is_bad(const struct vdi_image *img, uint32_t e)
 {

@@ -401,7 +401,7 @@ static int fix_count(struct repair *rp)
 }
 
 /* Cut leaked blocks off the end of the file; report those in the middle. */
-static int trim_leaks(struct repair *rp)
+static int trim_leaks(struct repair *rp, bool fix_short)
 {
 	uint64_t used_end = rp->h.offset_data, i, leaked_mid = 0;
 	uint32_t vb;
@@ -427,6 +427,21 @@ static int trim_leaks(struct repair *rp)
 		}
 	}
 	rp->res->leaks_left = leaked_mid;
+	if (rp->file_size < used_end && fix_short) {
+		/* The last block is cut short: what is missing reads as
+		 * zeros, and the file holds all of it again. */
+		if (ftruncate(rp->fd, (off_t)used_end) < 0)
+			return vdi_error(-errno, "vdi_repair", rp->path,
+					 "cannot extend to %" PRIu64 " bytes: %s",
+					 used_end, strerror(errno));
+		rp->res->corruptions_fixed++;
+		say(rp, "repaired: the file ended %" PRIu64 " bytes short of "
+		    "its last data block; extended to %" PRIu64 " bytes (the "
+		    "missing part reads as zeros)", used_end - rp->file_size,
+		    used_end);
+		rp->file_size = used_end;
+		return sync_file(rp);
+	}
 	if (rp->file_size <= used_end)
 		return 0;
 	/* Every entry is durable already: nothing points past used_end. */
@@ -500,7 +515,7 @@ int vdi_repair(const char *path, unsigned what,
 	if (ret == 0)
 		ret = fix_count(&rp);
 	if (ret == 0)
-		ret = trim_leaks(&rp);
+		ret = trim_leaks(&rp, what & VDI_REPAIR_ERRORS);
 	if (ret == 0)
 		ret = (int)(res->leaks_fixed + res->corruptions_fixed > INT32_MAX
 				    ? INT32_MAX

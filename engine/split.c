@@ -275,6 +275,11 @@ void vdi_prep_rw(struct vdi_queue *q, struct vdi_req *r)
 					"file", vb, e);
 			break;
 		}
+		if (r->op == OP_WRITE && vdi_entry_is_data(e) &&
+		    vdi_is_shared(img, vb)) {
+			ret = vdi_shared_error(img, vb);
+			break;
+		}
 		if (r->op == OP_WRITE && !vdi_entry_is_data(e) && n == bs &&
 		    !r->fixed && iov_is_zero(r, pos, n) &&
 		    !vdi_entry_is_data(e = vdi_image_make_zero(img, vb))) {
@@ -388,6 +393,10 @@ void vdi_prep_zero(struct vdi_queue *q, struct vdi_req *r)
 		uint64_t done;
 
 		pos += n;
+		if (vdi_entry_is_data(e) && vdi_is_shared(img, vb)) {
+			ret = vdi_shared_error(img, vb);
+			break;
+		}
 		if (vdi_entry_is_data(e) && vdi_entry_is_bad(img, e)) {
 			ret = vdi_error(-EIO, "vdi_queue_submit", img->path,
 					"block %" PRIu32 " maps to physical "

@@ -187,7 +187,10 @@ struct vdi_check_result {
 	uint32_t holes;            /* unused blocks already punched out of the
 				    * file (no space used; not leaks) */
 	uint64_t image_end_offset; /* where the last used data ends */
-	uint64_t reserved[6];      /* zeroed: room for later fields */
+	uint32_t past_count;       /* index >= the header's blocks allocated
+				    * (QEMU and VirtualBox allocate there) */
+	uint32_t short_blocks;     /* data block cut short by the file's end */
+	uint64_t reserved[5];      /* zeroed: room for later fields */
 };
 
 /* Called once for each problem found, with a one-line description. */
