@@ -18,9 +18,11 @@ static void help(void)
 	      "Discard LENGTH bytes of the virtual disk of the VDI image FILE,\n"
 	      "starting at OFFSET, as a TRIM from a guest would: the range reads\n"
 	      "as zeros afterwards.  In a dynamic image the blocks that lie\n"
-	      "wholly inside the range become zero blocks and their space is\n"
-	      "punched out of the file; the parts of other blocks that hold data\n"
-	      "get zeros written.  In a static image zeros are written.\n"
+	      "wholly inside the range become zero blocks; the last blocks of\n"
+	      "the file move into their slots and the file is cut, so that the\n"
+	      "slots in use stay where QEMU and VirtualBox expect them.  The\n"
+	      "parts of other blocks that hold data get zeros written.  In a\n"
+	      "static image zeros are written.\n"
 	      "OFFSET and LENGTH take a K, M, G, T, P or E suffix (powers of\n"
 	      "1024); the range must lie within the disk.\n"
 	      "\n"
@@ -139,9 +141,15 @@ int range_command(int argc, char **argv, const struct range_command *cmd)
 	if (before < 0)
 		goto out;
 	if (length) {
+		struct vdi_compact_result cres;
+
+		/* The blocks punched out keep their slots until
+		 * vdi_reclaim moves the last blocks into them. */
 		ret = cmd->run(img, offset, length);
 		if (ret == 0)
 			ret = vdi_flush(img);
+		if (ret == 0)
+			ret = vdi_reclaim(img, &cres);
 		if (ret < 0) {
 			lib_error(ret, "%s: %s: cannot %s %" PRIu64 " bytes at "
 				  "offset %" PRIu64, cmd->name, path,

@@ -196,6 +196,89 @@ static int fill_holes(struct vdi_image *img, unsigned char *buf,
 	return ret;
 }
 
+/* Cut the file after slot `used` - 1, once the map and count are durable. */
+static int cut_after(struct vdi_image *img, uint32_t used, const char *fn)
+{
+	uint64_t end = vdi_slot_offset(img, used);
+	int ret;
+
+	vdi_image_recount(img);
+	ret = vdi_image_commit_meta(img);
+	if (ret < 0)
+		return ret;
+	if (ftruncate(img->meta_fd, (off_t)end) < 0)
+		return vdi_error(-errno, fn, img->path,
+				 "cannot cut the file at %" PRIu64 ": %s", end,
+				 strerror(errno));
+	img->next_free = img->next_free_open = img->ref_end = used;
+	img->bad_lo = img->bad_hi = used;
+	return vdi_image_sync(img);
+}
+
+int vdi_reclaim(struct vdi_image *img, struct vdi_compact_result *res)
+{
+	unsigned char *buf = NULL;
+	struct stat st;
+	uint32_t vb, used = 0;
+	int ret;
+
+	memset(res, 0, sizeof(*res));
+	vdi_error_clear();
+	if (img->flags & VDI_OPEN_RDONLY)
+		return vdi_error(-EROFS, __func__, img->path,
+				 "the image is open read-only");
+	if (img->live_queues)
+		return vdi_error(-EBUSY, __func__, img->path,
+				 "%u queues are open on the image",
+				 img->live_queues);
+	ret = vdi_flush(img);
+	if (ret < 0)
+		return ret;
+	if (fstat(img->meta_fd, &st) < 0)
+		return vdi_error(-errno, __func__, img->path, "fstat: %s",
+				 strerror(errno));
+	res->file_size_before = res->file_size_after = (uint64_t)st.st_size;
+	if (img->hdr.type == VDI_TYPE_STATIC)
+		return 0;
+	/* Blocks far past the end of the file, or sharing slots: moving
+	 * blocks around them is for vdi_repair. */
+	if (img->bad_lo != img->bad_hi || img->shared)
+		return vdi_error(-EUCLEAN, __func__, img->path,
+				 "the block map is damaged; run 'vdi check -r "
+				 "all'");
+	buf = malloc(img->slot_size);
+	if (!buf)
+		return vdi_error(-ENOMEM, __func__, img->path, "out of memory");
+	pthread_mutex_lock(&img->lock);
+	for (vb = 0; vb < img->hdr.blocks; vb++) {
+		uint32_t e = img->disk_map[vb];
+
+		if (!vdi_entry_is_data(e) ||
+		    !vdi_range_is_hole(img->meta_fd, vdi_slot_offset(img, e),
+				       vdi_slot_offset(img, (uint64_t)e + 1)))
+			continue;
+		/* Reads zeros either way; a zero entry also hides a
+		 * parent's block, as the punched slot did. */
+		atomic_store(&img->map[vb], VDI_BMAP_ZERO);
+		vdi_image_set_disk_entry(img, vb, VDI_BMAP_ZERO);
+		res->zero_blocks++;
+	}
+	if (!res->zero_blocks)
+		goto out_unlock;
+	/* No entry names the freed slots on disk before any is reused. */
+	ret = vdi_image_commit_meta(img);
+	if (ret == 0)
+		ret = fill_holes(img, buf, &used, res, NULL, NULL);
+	if (ret == 0)
+		ret = cut_after(img, used, __func__);
+	if (ret == 0)
+		res->file_size_after = vdi_slot_offset(img, used);
+out_unlock:
+	pthread_mutex_unlock(&img->lock);
+	free(buf);
+	return ret;
+}
+
 int vdi_compact(const char *path, struct vdi_compact_result *res,
 		vdi_progress_fn progress, void *opaque)
 {
@@ -244,20 +327,8 @@ int vdi_compact(const char *path, struct vdi_compact_result *res,
 	/* Every entry now names a slot below `used`, durably: only now may
 	 * the header's count come down to it, and only then the file. */
 	if (ret == 0) {
-		vdi_image_recount(img);
-		ret = vdi_image_commit_meta(img);
-	}
-	if (ret == 0) {
-		uint64_t end = vdi_slot_offset(img, used);
-
-		if (ftruncate(img->meta_fd, (off_t)end) < 0)
-			ret = vdi_error(-errno, __func__, path,
-					"cannot cut the file at %" PRIu64 ": %s",
-					end, strerror(errno));
-		else
-			ret = vdi_image_sync(img);
-		img->next_free = img->next_free_open = img->ref_end = used;
-		res->file_size_after = end;
+		ret = cut_after(img, used, __func__);
+		res->file_size_after = vdi_slot_offset(img, used);
 	}
 	pthread_mutex_unlock(&img->lock);
 	if (progress && ret == 0)

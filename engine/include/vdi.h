@@ -329,6 +329,19 @@ struct vdi_compact_result {
 int vdi_compact(const char *path, struct vdi_compact_result *res,
 		vdi_progress_fn progress, void *opaque);
 
+/* Give back, through an open writable handle, the slots of blocks that a
+ * discard or write-zeroes punched out (online those blocks keep their
+ * slots, so that the slots in use stay exactly 0 .. blocks allocated - 1,
+ * the rule QEMU and VirtualBox allocate by): every data block whose slot
+ * is all hole becomes a zero entry, the highest blocks move into the
+ * freed slots (each copy durable before the map points at it), the
+ * header's count comes down, and the file is cut.  No data is read but
+ * that of the blocks moved.  The handle's data is flushed first; no other
+ * queue may be open on it (-EBUSY) and no other thread may use it during
+ * the call.  Static images: nothing to do.  res->zero_blocks counts the
+ * blocks freed. */
+int vdi_reclaim(struct vdi_image *img, struct vdi_compact_result *res);
+
 #define VDI_RESIZE_SHRINK 0x1u /* allow a smaller size */
 
 /* Change the virtual size of a dynamic or static image.  Growing past what
