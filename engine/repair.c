@@ -33,6 +33,7 @@ struct repair {
 	uint64_t slots;      /* physical blocks the file holds (a partial one too) */
 	uint32_t *map;       /* the block map as on disk, kept in step */
 	uint32_t *owner;     /* physical block (< slots) -> virtual block + 1 */
+	uint32_t count_read; /* the header's count as found */
 	vdi_check_report_fn fn;
 	void *opaque;
 	struct vdi_repair_result *res;
@@ -185,6 +186,7 @@ static int load(struct repair *rp)
 				 "legacy VDI 0.x header: not repaired in "
 				 "place; 'vdi convert' makes a VDI 1.1 copy");
 	rp->slot_size = vdi_slot_size(&rp->h);
+	rp->count_read = rp->h.blocks_allocated;
 	if (rp->file_size > rp->h.offset_data)
 		rp->slots = (rp->file_size - rp->h.offset_data +
 			     rp->slot_size - 1) / rp->slot_size;
@@ -388,8 +390,10 @@ static int fix_count(struct repair *rp)
 
 	if (count == rp->h.blocks_allocated)
 		return 0;
+	if (count == rp->count_read) /* raised for the moves, back again */
+		return write_count(rp, count);
 	say(rp, "repaired: the header's allocated-block count was %" PRIu32
-	    ", the block map has %" PRIu32, rp->h.blocks_allocated, mapped);
+	    ", the block map has %" PRIu32, rp->count_read, mapped);
 	rp->h.blocks_allocated = count;
 	vdi_header_encode(&rp->h, rp->preamble);
 	ret = full_pwrite(rp->fd, rp->preamble, VDI_PREAMBLE_SIZE, 0);

@@ -606,7 +606,10 @@ Test(faults, close_fsync_eio)
 	cr_assert_eq(peek32(p, MiB), VDI_BMAP_FREE, "no entry for data not synced");
 	cr_assert_geq(vdi_repair(p, VDI_REPAIR_LEAKS, &rr, NULL, NULL), 0,
 		      "%s", vdi_errmsg());
-	cr_assert_eq(rr.before.corruptions, 0);
+	/* The count went out before the failed fdatasync, ahead of the
+	 * entry: safe for QEMU's allocator, and the one problem. */
+	cr_assert_eq(rr.before.corruptions, rr.before.allocated_mismatch);
+	cr_assert_eq(rr.before.past_count, 0);
 	verify(p);
 }
 
@@ -933,20 +936,23 @@ Test(faults, submit_meta_ring_refused, .timeout = 60)
 	memcpy(model, a, sizeof(a));
 	cr_assert_eq(vdi_pwrite(img, a, sizeof(a), 2 * MiB), (ssize_t)sizeof(a));
 	cr_assert_eq(vdi_flush(img), 0, "%s", vdi_errmsg());
-	/* The discard's zero entry enters the disk map when it completes; the
-	 * next call's metadata batch, the first on the image's ring, writes
-	 * it: refused. */
+	/* A discarded block keeps its slot (no metadata); zeros over the
+	 * whole of free block 3 make a zero entry, which the next call's
+	 * metadata batch, the first on the image's ring, writes: refused. */
 	arm_submit(script, 1, PASS);
 	sinj.ring = VDI_RING_META;
 	cr_assert_eq(vdi_discard(img, 2 * MiB, MiB), 0, "%s", vdi_errmsg());
+	cr_assert_eq(vdi_write_zeroes(img, 3 * MiB, MiB), 0, "%s", vdi_errmsg());
 	cr_assert_eq(vdi_pwrite(img, a, sizeof(a), 8192), (ssize_t)sizeof(a),
 		     "%s", vdi_errmsg());
 	memcpy(model + 8192, a, sizeof(a));
 	cr_assert_eq(sinj.fired, 1, "the metadata batch was refused");
 	disarm();
 	cr_assert_eq(vdi_close(img), 0, "%s", vdi_errmsg());
-	cr_assert_eq(peek32(p, MiB + 2 * 4), VDI_BMAP_ZERO,
+	cr_assert_eq(peek32(p, MiB + 3 * 4), VDI_BMAP_ZERO,
 		     "the zero entry reached the disk at close");
+	cr_assert_eq(peek32(p, MiB + 2 * 4), 1, "the discarded block keeps "
+		     "its slot");
 	verify(p);
 }
 

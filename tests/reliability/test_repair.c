@@ -147,7 +147,7 @@ Test(repair, leak_at_end_is_cut)
 	free(b);
 }
 
-Test(repair, leak_in_the_middle_is_reported)
+Test(repair, leak_in_the_middle_is_filled)
 {
 	const char *p = make("midleak.vdi");
 	struct vdi_repair_result rr;
@@ -156,11 +156,14 @@ Test(repair, leak_in_the_middle_is_reported)
 	poke32(p, BMAP + 4, 0xFFFFFFFF); /* block 1 (physical 1) freed */
 	poke32(p, 0x184, 3);
 	memset(a + MiB, 0, MiB);
-	cr_assert_eq(repair(p, VDI_REPAIR_ALL, &rr), 0, "%s", said);
-	cr_assert_eq(rr.leaks_left, 1);
-	cr_assert(strstr(said, "not repaired: physical block 1"), "%s", said);
+	cr_assert_gt(repair(p, VDI_REPAIR_LEAKS, &rr), 0, "%s", said);
+	cr_assert_eq(rr.leaks_left, 0);
+	cr_assert(strstr(said, "moved from physical block 3 into unused "
+				"physical block 1"), "%s", said);
+	cr_assert_eq(peek32(p, 0x184), 3, "the count: slots 0..2 in use");
 	b = snapshot(p);
 	same(a, b, 0, 8);
+	clean(p);
 	free(a);
 	free(b);
 }
