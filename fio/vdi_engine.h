@@ -48,6 +48,7 @@ enum {
 	NOTE_IOPOLL_REFUSED = 1 << 4,
 	NOTE_FIXEDBUFS = 1 << 5,
 	NOTE_SHARED_DIRECT = 1 << 6,
+	NOTE_IO_ERROR = 1 << 7,
 };
 
 /* Warnings and notes go to stderr: stdout may carry fio's JSON output. */

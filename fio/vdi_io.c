@@ -223,6 +223,9 @@ struct io_u *vdi_fio_event(struct thread_data *td, int event)
 
 	if (c->res < 0) {
 		io_u->error = (unsigned)-c->res;
+		/* fio names only the errno: say once what libvdi said. */
+		if (*vdi_errmsg())
+			vdi_note_once(d, NOTE_IO_ERROR, "%s", vdi_errmsg());
 	} else if (ddir_rw(io_u->ddir) && (unsigned long long)c->res != io_u->xfer_buflen) {
 		if ((unsigned long long)c->res > io_u->xfer_buflen)
 			io_u->error = EIO;
