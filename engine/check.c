@@ -74,7 +74,7 @@ int vdi_check(struct vdi_image *img, struct vdi_check_result *res,
 		uint32_t e = vdi_is_staged(img, (uint32_t)i) ? vdi_map_get(img, (uint32_t)i)
 							     : img->disk_map[i];
 
-		if (!vdi_entry_is_data(e))
+		if (!vdi_entry_is_data(e) || e == VDI_BMAP_MISSING)
 			continue;
 		res->blocks_mapped++;
 		staged += vdi_is_staged(img, (uint32_t)i) &&
@@ -125,6 +125,13 @@ int vdi_check(struct vdi_image *img, struct vdi_check_result *res,
 		if (vdi_slot_offset(img, (uint64_t)e + 1) > used_end)
 			used_end = vdi_slot_offset(img, (uint64_t)e + 1);
 	}
+	res->map_missing = img->map_missing;
+	if (img->map_missing)
+		report(&rp, K_EOF,
+		       "the block map is cut short by the end of the file: "
+		       "the entries of the last %" PRIu32 " blocks (from block "
+		       "%" PRIu32 ") are missing", img->map_missing,
+		       h->blocks - img->map_missing);
 	/* The header counts what the on-disk map has (staged blocks are
 	 * not there yet). */
 	if (h->blocks_allocated != res->blocks_mapped - staged) {
@@ -164,7 +171,8 @@ int vdi_check(struct vdi_image *img, struct vdi_check_result *res,
 		}
 	res->corruptions = (uint64_t)res->out_of_range + res->past_eof +
 			   res->duplicates + res->allocated_mismatch +
-			   res->past_count + res->short_blocks;
+			   res->past_count + res->short_blocks +
+			   (res->map_missing ? 1 : 0);
 	res->image_end_offset = used_end > h->offset_data ? used_end
 							  : h->offset_data;
 	free(owner);

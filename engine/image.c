@@ -100,7 +100,7 @@ static int load_bmap(struct vdi_image *img, uint64_t file_size)
 				 " entries)", h->blocks);
 	}
 	memset(raw, 0, bytes);
-	if (bytes) {
+	if (bytes && file_size > h->offset_bmap) {
 		uint64_t avail = file_size - h->offset_bmap;
 
 		ret = vdi_full_io(img->meta_fd, raw, bytes < avail ? bytes : avail,
@@ -112,8 +112,15 @@ static int load_bmap(struct vdi_image *img, uint64_t file_size)
 					 strerror(-ret));
 		}
 	}
-	for (i = 0; i < entries; i++)
+	for (i = 0; i < entries; i++) {
 		img->disk_map[i] = le32(raw + 4 * (size_t)i);
+		/* Only a read-only open gets here with the map cut short. */
+		if (i < h->blocks &&
+		    h->offset_bmap + 4 * (uint64_t)i + 4 > file_size) {
+			img->disk_map[i] = VDI_BMAP_MISSING;
+			img->map_missing++;
+		}
+	}
 	free(raw);
 
 	if (file_size > h->offset_data)
@@ -123,7 +130,7 @@ static int load_bmap(struct vdi_image *img, uint64_t file_size)
 		uint32_t e = img->disk_map[i];
 
 		atomic_init(&img->map[i], e);
-		if (!vdi_entry_is_data(e))
+		if (!vdi_entry_is_data(e) || e == VDI_BMAP_MISSING)
 			continue;
 		img->blocks_mapped++;
 		if ((uint64_t)e + 1 > max_index)
@@ -133,6 +140,8 @@ static int load_bmap(struct vdi_image *img, uint64_t file_size)
 							    : UINT32_MAX);
 	img->bad_hi = max_index > slots_in_file ? (uint32_t)max_index
 						: img->bad_lo;
+	if (img->map_missing)
+		img->bad_hi = VDI_BMAP_MISSING + 1;
 	img->slot_end = (uint32_t)max_index;
 	img->next_free = max_index > slots_in_file ? max_index : slots_in_file;
 	img->next_free_open = img->next_free;
@@ -305,6 +314,12 @@ int vdi_open_depth(const char *path, unsigned flags,
 	if (ret == 0)
 		ret = vdi_header_validate(&img->hdr, (uint64_t)st.st_size, why,
 					  sizeof(why));
+	/* A file that ends inside its block map or before its data area
+	 * opens read-only, for vdi check to say so (and vdi_repair to mend
+	 * it): the blocks it does not hold fail to read. */
+	if (ret < 0 && (flags & VDI_OPEN_RDONLY) &&
+	    vdi_header_validate(&img->hdr, UINT64_MAX, NULL, 0) == 0)
+		ret = 0;
 	if (ret < 0) {
 		vdi_error(ret, "vdi_open", path, "%s", why);
 		goto out_free;

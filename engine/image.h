@@ -67,6 +67,8 @@ struct vdi_image {
 	 * (bit per virtual block; NULL when none).  Writing one would change
 	 * the other: writes fail with EUCLEAN, reads work. */
 	uint64_t *shared;
+	uint32_t map_missing;  /* entries past the end of the file (see
+				* VDI_BMAP_MISSING) */
 
 	pthread_mutex_t lock;
 	pthread_cond_t meta_cond;
@@ -101,6 +103,12 @@ struct vdi_image {
 };
 
 #define VDI_ZERO_BUF (1u << 20)
+
+/* In memory only, for a read-only open of an image whose file ends inside
+ * its block map: the entry of a block the file does not hold.  It counts
+ * as data past the end of the file, so reading the block fails with EIO
+ * (see `bad_lo`), and vdi_check reports the cut map. */
+#define VDI_BMAP_MISSING 0xFFFFFFFDu
 
 static inline bool vdi_entry_is_data(uint32_t e)
 {

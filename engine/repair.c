@@ -34,6 +34,8 @@ struct repair {
 	uint32_t *map;       /* the block map as on disk, kept in step */
 	uint32_t *owner;     /* physical block (< slots) -> virtual block + 1 */
 	uint32_t count_read; /* the header's count as found */
+	bool fix_errors;     /* VDI_REPAIR_ERRORS */
+	uint32_t missing;    /* map entries past the end of the file */
 	vdi_check_report_fn fn;
 	void *opaque;
 	struct vdi_repair_result *res;
@@ -179,6 +181,11 @@ static int load(struct repair *rp)
 	if (ret == 0)
 		ret = vdi_header_validate(&rp->h, rp->file_size, why,
 					  sizeof(why));
+	/* A file cut inside its block map or before its data area: mended
+	 * by mend_cut_map() when errors are repaired. */
+	if (ret < 0 && rp->fix_errors &&
+	    vdi_header_validate(&rp->h, UINT64_MAX, NULL, 0) == 0)
+		ret = 0;
 	if (ret < 0)
 		return vdi_error(ret, "vdi_repair", rp->path, "%s", why);
 	if (vdi_header_is_legacy(&rp->h))
@@ -204,11 +211,16 @@ static int load(struct repair *rp)
 					 "out of memory");
 		ret = full_pread(rp->fd, raw, vdi_bmap_bytes(&rp->h),
 				 rp->h.offset_bmap);
-		for (i = 0; ret == 0 && i < rp->h.blocks; i++)
+		for (i = 0; ret == 0 && i < rp->h.blocks; i++) {
 			rp->map[i] = (uint32_t)raw[4 * i] |
 				     (uint32_t)raw[4 * i + 1] << 8 |
 				     (uint32_t)raw[4 * i + 2] << 16 |
 				     (uint32_t)raw[4 * i + 3] << 24;
+			if (rp->h.offset_bmap + 4ull * i + 4 > rp->file_size) {
+				rp->map[i] = VDI_BMAP_MISSING;
+				rp->missing++;
+			}
+		}
 		free(raw);
 		if (ret < 0)
 			return vdi_error(ret, "vdi_repair", rp->path,
@@ -216,6 +228,45 @@ static int load(struct repair *rp)
 					 strerror(-ret));
 	}
 	return 0;
+}
+
+/* The file ends inside its block map or before its data area: the file
+ * is extended to the data area and the missing entries are written free
+ * (the blocks they named are gone with the file's end; entries that
+ * remain and point past it are freed next, by free_bad_entries). */
+static int mend_cut_map(struct repair *rp)
+{
+	uint32_t vb, first = rp->h.blocks;
+	int ret;
+
+	if (rp->file_size >= rp->h.offset_data)
+		return 0;
+	if (ftruncate(rp->fd, (off_t)rp->h.offset_data) < 0)
+		return vdi_error(-errno, "vdi_repair", rp->path,
+				 "cannot extend to %" PRIu32 " bytes: %s",
+				 rp->h.offset_data, strerror(errno));
+	for (vb = 0; vb < rp->h.blocks; vb++) {
+		if (rp->map[vb] != VDI_BMAP_MISSING)
+			continue;
+		if (first == rp->h.blocks)
+			first = vb;
+		ret = set_entry(rp, vb, VDI_BMAP_FREE);
+		if (ret < 0)
+			return ret;
+	}
+	rp->res->corruptions_fixed++;
+	if (rp->missing)
+		say(rp, "repaired: the block map was cut short by the end of "
+		    "the file; the entries of the last %" PRIu32 " blocks "
+		    "(from block %" PRIu32 ") are now free, and the file "
+		    "extended to %" PRIu32 " bytes", rp->missing, first,
+		    rp->h.offset_data);
+	else
+		say(rp, "repaired: the file ended before its data area; "
+		    "extended to %" PRIu32 " bytes", rp->h.offset_data);
+	rp->file_size = rp->h.offset_data;
+	rp->missing = 0;
+	return sync_file(rp);
 }
 
 /* Free entries past the end of the file, and every user of a shared
@@ -502,7 +553,10 @@ int vdi_repair(const char *path, unsigned what,
 		ret = vdi_error(-errno, __func__, path, "%s", strerror(errno));
 		goto out;
 	}
+	rp.fix_errors = what & VDI_REPAIR_ERRORS;
 	ret = load(&rp);
+	if (ret == 0)
+		ret = mend_cut_map(&rp);
 	if (ret == 0)
 		ret = raise_count(&rp);
 	if (ret == 0)

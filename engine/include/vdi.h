@@ -190,7 +190,10 @@ struct vdi_check_result {
 	uint32_t past_count;       /* index >= the header's blocks allocated
 				    * (QEMU and VirtualBox allocate there) */
 	uint32_t short_blocks;     /* data block cut short by the file's end */
-	uint64_t reserved[5];      /* zeroed: room for later fields */
+	uint32_t map_missing;      /* block-map entries past the file's end
+				    * (one corruption: the map is cut) */
+	uint32_t reserved32;       /* zeroed */
+	uint64_t reserved[4];      /* zeroed: room for later fields */
 };
 
 /* Called once for each problem found, with a one-line description. */
