@@ -50,19 +50,50 @@ static void help(void)
 	      "of the image as repaired).\n", stdout);
 }
 
-/* The problems the library reports, kept for the JSON output. */
+/* Lines of one kind kept for the JSON output. */
+struct lines {
+	char **v;
+	size_t n, cap;
+};
+
+/* The lines the library reports.  With -r they come in three kinds, kept
+ * apart so that nothing is counted twice: the problems the repair found
+ * (and those it left), the repairs it made, the problems of the check
+ * after it. */
 struct problems {
 	enum output_format fmt;
 	bool quiet;
-	char **lines;
-	size_t n, cap;
+	bool rechecking;
+	struct lines found, repairs, recheck;
 	bool oom;
 };
+
+static void keep(struct problems *p, struct lines *l, const char *line)
+{
+	char *copy;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		char **v = realloc(l->v, cap * sizeof(*v));
+
+		if (!v) {
+			p->oom = true;
+			return;
+		}
+		l->v = v;
+		l->cap = cap;
+	}
+	copy = strdup(line);
+	if (!copy) {
+		p->oom = true;
+		return;
+	}
+	l->v[l->n++] = copy;
+}
 
 static void report(void *opaque, const char *problem)
 {
 	struct problems *p = opaque;
-	char *copy;
 
 	if (p->quiet)
 		return;
@@ -70,23 +101,30 @@ static void report(void *opaque, const char *problem)
 		printf("%s\n", problem);
 		return;
 	}
-	if (p->n == p->cap) {
-		size_t cap = p->cap ? p->cap * 2 : 16;
-		char **lines = realloc(p->lines, cap * sizeof(*lines));
+	if (p->rechecking)
+		keep(p, &p->recheck, problem);
+	else if (!strncmp(problem, "repaired: ", 10))
+		keep(p, &p->repairs, problem);
+	else
+		keep(p, &p->found, problem);
+}
 
-		if (!lines) {
-			p->oom = true;
-			return;
-		}
-		p->lines = lines;
-		p->cap = cap;
+static void free_lines(struct lines *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+}
+
+static void print_lines(const char *name, const struct lines *l, bool last)
+{
+	printf("    \"%s\": [", name);
+	for (size_t i = 0; i < l->n; i++) {
+		fputs(i ? ",\n        " : "\n        ", stdout);
+		json_string(stdout, l->v[i]);
 	}
-	copy = strdup(problem);
-	if (!copy) {
-		p->oom = true;
-		return;
-	}
-	p->lines[p->n++] = copy;
+	fputs(l->n ? "\n    ]" : "]", stdout);
+	fputs(last ? "\n" : ",\n", stdout);
 }
 
 static void print_json(const char *path, const struct vdi_check_result *r,
@@ -106,16 +144,22 @@ static void print_json(const char *path, const struct vdi_check_result *r,
 	       "    \"data-alignment\": %" PRIu64 ",\n",
 	       r->corruptions, r->leaks, r->leaked_bytes, r->image_end_offset,
 	       in->blocks, r->blocks_mapped, data_alignment(in));
-	if (fix)
-		printf("    \"leaks-fixed\": %" PRIu64 ",\n"
+	if (fix) {
+		/* The counts above are of the image as repaired; what the
+		 * repair found and did is in fields of its own. */
+		printf("    \"corruptions-found\": %" PRIu64 ",\n"
+		       "    \"leaks-found\": %" PRIu64 ",\n"
+		       "    \"leaks-fixed\": %" PRIu64 ",\n"
 		       "    \"corruptions-fixed\": %" PRIu64 ",\n",
+		       fix->before.corruptions, fix->before.leaks,
 		       fix->leaks_fixed, fix->corruptions_fixed);
-	fputs("    \"problems\": [", stdout);
-	for (size_t i = 0; i < p->n; i++) {
-		fputs(i ? ",\n        " : "\n        ", stdout);
-		json_string(stdout, p->lines[i]);
+		print_lines("problems-found", &p->found, false);
+		print_lines("repairs", &p->repairs, false);
+		print_lines("problems", &p->recheck, true);
+	} else {
+		print_lines("problems", &p->found, true);
 	}
-	fputs(p->n ? "\n    ]\n}\n" : "]\n}\n", stdout);
+	fputs("}\n", stdout);
 }
 
 static void print_human(const char *path, const struct vdi_check_result *r,
@@ -217,7 +261,10 @@ int cmd_check(int argc, char **argv)
 			lib_error(ret, "check: cannot repair %s", path);
 			goto out;
 		}
-		if (!probs.quiet && probs.fmt == OUTPUT_HUMAN)
+		/* A clean image: only the check's own words, as qemu-img. */
+		if (!probs.quiet && probs.fmt == OUTPUT_HUMAN &&
+		    (fix.leaks_fixed || fix.corruptions_fixed ||
+		     fix.before.corruptions || fix.before.leaks))
 			printf("The following inconsistencies were found and "
 			       "repaired:\n\n"
 			       "    %" PRIu64 " leaked blocks\n"
@@ -225,6 +272,7 @@ int cmd_check(int argc, char **argv)
 			       "Double checking the fixed image now...\n",
 			       fix.leaks_fixed, fix.corruptions_fixed);
 	}
+	probs.rechecking = repair != 0;
 	/* The check needs nothing from the parents unless asked to. */
 	ret = open_chain("check", path, &parents,
 			 VDI_OPEN_RDONLY | (parents.n ? 0 : VDI_OPEN_NO_PARENT),
@@ -263,8 +311,8 @@ int cmd_check(int argc, char **argv)
 		status = CHECK_CLEAN;
 out:
 	vdi_close(img);
-	for (size_t i = 0; i < probs.n; i++)
-		free(probs.lines[i]);
-	free(probs.lines);
+	free_lines(&probs.found);
+	free_lines(&probs.repairs);
+	free_lines(&probs.recheck);
 	return status;
 }

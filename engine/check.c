@@ -45,7 +45,7 @@ int vdi_check(struct vdi_image *img, struct vdi_check_result *res,
 	const struct vdi_header *h = &img->hdr;
 	struct reporter rp = { fn, opaque, { 0 } };
 	uint32_t *owner = NULL; /* physical block -> virtual block + 1 */
-	uint64_t slots, used_end = 0, i;
+	uint64_t slots, used_end = 0, i, bytes;
 	uint32_t staged = 0;
 	struct stat st;
 	int ret = 0;
@@ -153,12 +153,17 @@ int vdi_check(struct vdi_image *img, struct vdi_check_result *res,
 			res->holes++;
 			continue;
 		}
+		/* The bytes the file holds: a last slot may be partial
+		 * (junk after the last block). */
+		bytes = vdi_slot_offset(img, i + 1) < (uint64_t)st.st_size
+				? img->slot_size
+				: (uint64_t)st.st_size - vdi_slot_offset(img, i);
 		res->leaks++;
-		res->leaked_bytes += img->slot_size;
+		res->leaked_bytes += bytes;
 		report(&rp, K_LEAK,
 		       "physical block %" PRIu64 " at offset %" PRIu64
-		       " is not used by any block (leaked)",
-		       i, vdi_slot_offset(img, i));
+		       " is not used by any block (%" PRIu64 " bytes leaked)",
+		       i, vdi_slot_offset(img, i), bytes);
 	}
 	for (i = 0; i < K_KINDS; i++)
 		if (rp.fn && rp.count[i] > REPORT_LIMIT) {

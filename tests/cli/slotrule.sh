@@ -160,6 +160,36 @@ is "the file is extended" "$(stat -c %s "$I")" $((2 * M + 8 * M))
 exits "a check right after exits 0" 0 "$VDI" check "$I"
 ok "the missing tail reads as zeros" "$QEMU_IO" -f vdi -c "read -P 8 7M 4096" -c "read -P 0 $((7 * M + 4096)) $((M - 4096))" "$I"
 
+# An image cut inside its block map (1 GiB: 1024 entries, 4 KiB of map).
+rm -f "$I"
+"$VDI" create -q "$I" 1G
+"$QEMU_IO" -f vdi -c "write -P 1 0 2M" "$I" >/dev/null
+truncate -s $((M + 2000)) "$I"
+exits "a map cut short: vdi check says corrupt" 2 "$VDI" check "$I"
+grep -q "block map is cut short by the end of the file" "$T/last.out"
+_result $? "the report names the cut map"
+exits "vdi check -r all repairs it" 0 "$VDI" check -r all "$I"
+is "the file reaches the data area again" "$(stat -c %s "$I")" $((2 * M))
+exits "a check right after exits 0" 0 "$VDI" check "$I"
+ok "qemu-img check is clean" "$QEMU_IMG" check "$I"
+ok "the lost blocks read as zeros" "$QEMU_IO" -f vdi -c "read -P 0 0 4M" "$I"
+
+# Reports that add up: 1000 junk bytes after the last block.
+fresh "$I"
+head -c 1000 /dev/urandom >>"$I"
+exits "junk after the last block: leaks (exit 3)" 3 "$VDI" check "$I"
+grep -q "1 leaked blocks (1000 bytes)" "$T/last.out"
+_result $? "the leak is counted in bytes: $(grep leaked "$T/last.out" | tail -1)"
+exits "check -r all --output=json" 0 "$VDI" check -r all --output=json "$I"
+cp "$T/last.out" "$T/r.json"
+is "JSON: found" "$(json_get "$T/r.json" '(j["leaks-found"], j["corruptions-found"], len(j["problems-found"]))')" "(1, 0, 1)"
+is "JSON: repaired" "$(json_get "$T/r.json" '(j["leaks-fixed"], len(j["repairs"]), "1000 leaked bytes" in j["repairs"][0])')" "(1, 1, True)"
+is "JSON: the re-check" "$(json_get "$T/r.json" '(j["leaks"], j["corruptions"], j["problems"])')" "(0, 0, [])"
+exits "check -r all on a clean image" 0 "$VDI" check -r all "$I"
+is "... says only what a check says" "$(head -1 "$T/last.out")" "No errors were found on the image."
+grep -q -e "inconsistencies" -e "Double checking" "$T/last.out"
+_result $((!$?)) "... and nothing about repairs"
+
 # ---- a kill in the middle of a discard ----
 # 24 blocks written, then a discard of them all killed at a random
 # moment, five times.  Whatever the discard did, QEMU's next writes must not land on
