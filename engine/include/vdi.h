@@ -243,10 +243,13 @@ int vdi_queue_write_fixed(struct vdi_queue *q, const void *buf, size_t len,
 			  uint64_t offset, unsigned buf_index, void *tag);
 
 /* Make [offset, offset + len) read as zeros.  Whole blocks of a dynamic
- * image become zero entries (0xFFFFFFFE) and their space is punched out of
- * the file; parts of blocks that hold data get zeros written; blocks with
- * no data need no I/O.  In a static image zeros are written.  The two
- * calls do the same: discard names the intent of a TRIM. */
+ * image that hold data keep their slots, punched out of the file (they
+ * read zeros; the slots in use and the header's count, where QEMU and
+ * VirtualBox allocate, do not change; vdi_reclaim gives them back); whole
+ * free blocks become zero entries (0xFFFFFFFE); parts of blocks that hold
+ * data get zeros written; blocks with no data need no I/O.  In a static
+ * image zeros are written.  The two calls do the same: discard names the
+ * intent of a TRIM. */
 int vdi_queue_write_zeroes(struct vdi_queue *q, uint64_t offset,
 			   uint64_t len, void *tag);
 int vdi_queue_discard(struct vdi_queue *q, uint64_t offset, uint64_t len,
@@ -390,7 +393,9 @@ struct vdi_repair_result {
 	uint64_t corruptions_fixed; /* entries freed or moved, header count */
 	uint64_t leaks_fixed;       /* leaked blocks cut off the file's end */
 	uint64_t bytes_trimmed;
-	uint64_t leaks_left;        /* leaked blocks in the middle, left as is */
+	uint64_t leaks_left;        /* leaked blocks in the middle, left as is
+				     * (only while entries share slots or point
+				     * past the end and -r leaks is asked) */
 	uint64_t reserved[4];       /* zeroed: room for later fields */
 };
 
@@ -398,14 +403,17 @@ struct vdi_repair_result {
  * writer's lock is taken; -EBUSY otherwise).  First runs vdi_check,
  * reporting each problem through `report`, then, one durable change at a
  * time, reporting each ("repaired: ..." / "not repaired: ..."):
- *  - both flags: sets the header's allocated-block count to the map's;
- *    cuts leaked blocks off the end of the file.  Leaked blocks in the
- *    middle are reported, not moved.
+ *  - both flags: raises a header count that is not past every slot in
+ *    use (QEMU and VirtualBox allocate there); moves the blocks of the
+ *    highest slots into unused slots below them; then sets the count to
+ *    the map's and cuts the file after the last slot.
  *  - VDI_REPAIR_ERRORS: frees entries that point past the end of the file
  *    (they read as zeros afterwards); of several entries sharing one
  *    physical block keeps the first and frees the others; copies blocks
  *    whose index is not below the block count to a free index below it,
- *    data made durable before the entry is repointed.
+ *    data made durable before the entry is repointed; frees the entries
+ *    of a block map cut short and extends the file to its data area;
+ *    extends a file that cuts its last block short.
  * Reachable data is never lost.  Returns the number of fixes (0: nothing
  * to do) or a negative errno with vdi_errmsg(). */
 int vdi_repair(const char *path, unsigned what,
