@@ -143,6 +143,7 @@ static int load_bmap(struct vdi_image *img, uint64_t file_size)
 	if (img->map_missing)
 		img->bad_hi = VDI_BMAP_MISSING + 1;
 	img->slot_end = (uint32_t)max_index;
+	img->count_on_disk = h->blocks_allocated;
 	img->next_free = max_index > slots_in_file ? max_index : slots_in_file;
 	img->next_free_open = img->next_free;
 	img->ref_end = img->next_free;
@@ -569,11 +570,10 @@ void vdi_image_recount(struct vdi_image *img)
 
 int vdi_image_unstage_header_first(struct vdi_image *img)
 {
-	uint32_t before = img->hdr.blocks_allocated;
 	int ret;
 
 	vdi_image_unstage(img);
-	if (img->hdr.blocks_allocated <= before)
+	if (img->hdr.blocks_allocated <= img->count_on_disk)
 		return 0;
 	vdi_header_encode(&img->hdr, img->preamble);
 	ret = vdi_full_io(img->meta_fd, img->preamble, VDI_PREAMBLE_SIZE, 0,
@@ -584,6 +584,7 @@ int vdi_image_unstage_header_first(struct vdi_image *img)
 				 "cannot write the header: %s", strerror(-ret));
 	}
 	img->header_dirty = false;
+	img->count_on_disk = img->hdr.blocks_allocated;
 	atomic_fetch_add(&img->stats.meta_writes, 1);
 	atomic_fetch_add(&img->stats.meta_write_bytes, VDI_PREAMBLE_SIZE);
 	return 0;
@@ -712,6 +713,7 @@ int vdi_image_writeback_sync(struct vdi_image *img)
 					 "cannot write the header: %s",
 					 strerror(-ret));
 		img->header_dirty = false;
+		img->count_on_disk = img->hdr.blocks_allocated;
 		atomic_fetch_add(&img->stats.meta_writes, 1);
 		atomic_fetch_add(&img->stats.meta_write_bytes, VDI_PREAMBLE_SIZE);
 	}

@@ -83,6 +83,10 @@ struct vdi_image {
 	 * block at slot `blocks allocated`.  It only grows, until an offline
 	 * operation that moved blocks recounts (vdi_image_recount). */
 	uint32_t slot_end;
+	/* The count in the header as last written (or read): map sectors
+	 * naming slots at or past it wait until a header with a count that
+	 * covers them is on disk. */
+	uint32_t count_on_disk;
 	struct vdi_queue *meta_owner; /* a flush's metadata writes in flight */
 	struct io_uring meta_ring;    /* per-batch metadata write-back */
 	bool meta_ring_ready;

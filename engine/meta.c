@@ -58,6 +58,8 @@ void vdi_meta_write_done(struct vdi_image *img, struct vdi_sub *s, int res)
 	uint32_t i;
 
 	res = vdi_fault_filter(VDI_IO_META, s->file_off, s->buf, s->len, res);
+	if (s->publish && res >= 0 && (size_t)res == s->len)
+		img->count_on_disk = s->vb; /* the header's count landed */
 	if (res < 0 || (size_t)res != s->len) {
 		/* Write it again later: mark what it carried dirty again.
 		 * EAGAIN and EINTR are only retried; other errors are also
@@ -129,8 +131,11 @@ void vdi_meta_batch(struct vdi_image *img)
 		return;
 	pthread_mutex_lock(&img->lock);
 	vdi_meta_ring_reap(img, false);
+	/* Map sectors that name slots past the count on disk wait for a
+	 * flush, which writes the count first. */
 	if (!img->meta_ring_inflight && !img->meta_owner &&
 	    !img->barrier_pending &&
+	    img->hdr.blocks_allocated <= img->count_on_disk &&
 	    (img->dirty_count || img->header_dirty) &&
 	    vdi_meta_prep(img, &img->meta_ring, NULL, false) == 0)
 		meta_ring_submit(img);
@@ -218,6 +223,7 @@ static int prep_writes(struct vdi_image *img, struct io_uring *ring,
 			vdi_header_encode(&img->hdr, img->preamble);
 			memcpy(sub->buf, img->preamble, len);
 			img->header_dirty = false;
+			sub->vb = img->hdr.blocks_allocated; /* the count */
 		} else {
 			vdi_image_bmap_bytes(img, first[i], count[i], sub->buf);
 			sub->vb = first[i]; /* sectors, for a metadata write */

@@ -602,15 +602,13 @@ static void prep_flush(struct vdi_queue *q, struct vdi_req *r)
 		goto out;
 	}
 	if (ret == 0 && (img->staged_count || img->barrier_pending)) {
-		uint32_t count = img->hdr.blocks_allocated;
-
 		/* New blocks' data durable before the entries that point at
 		 * it: an fdatasync linked before the map writes.  A count
 		 * they raise is written before that fdatasync, so that no
 		 * map sector on disk names a slot at or past the count
 		 * (where QEMU and VirtualBox allocate). */
 		vdi_image_unstage(img);
-		if (img->hdr.blocks_allocated > count)
+		if (img->hdr.blocks_allocated > img->count_on_disk)
 			ret = vdi_meta_prep_header(img, &q->ring, q);
 		s = ret == 0 ? vdi_sub_get(q) : NULL;
 		sqe = s ? io_uring_get_sqe(&q->ring) : NULL;

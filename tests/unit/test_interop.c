@@ -2,6 +2,7 @@
  * real VirtualBox-made images from ../shared/fixtures/vbox. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -350,4 +351,56 @@ Test(interop, differencing_children_of_real_images)
 		free(want[1]);
 		free(got);
 	}
+}
+
+/* The rule QEMU allocates by (slot `blocks allocated`, the slots below it
+ * in use), after what a crash leaves: two leaked slots after the last
+ * block.  libvdi's next block must take the slot QEMU would, so that
+ * QEMU's next writes land on free slots; and an online discard keeps the
+ * rule.  Each step is followed by QEMU's allocating writes, qemu-img check
+ * and a read of every block. */
+Test(interop, allocation_after_leaked_slots_keeps_the_count_rule)
+{
+	const char *p = tpath("leak-rule.vdi");
+	unsigned char *buf = malloc(MiB), *junk = malloc(2 * MiB);
+	struct vdi_image *img;
+	struct vdi_queue *q;
+	struct vdi_completion c;
+	int fd;
+
+	if (!have("qemu-io"))
+		cr_skip_test("qemu-io not installed");
+	unlink(p);
+	cr_assert_eq(vdi_create(p, 16 * MiB, NULL), 0);
+	cr_assert_eq(sh("qemu-io -f vdi -c 'write -P 1 0 1M' -c 'write -P 2 1M 1M' "
+			"-c 'write -P 3 2M 1M' -c 'write -P 4 3M 1M' %s >/dev/null", p), 0);
+	/* A crash after two more blocks' data, before their entries. */
+	memset(junk, 0x5A, 2 * MiB);
+	fd = open(p, O_WRONLY | O_APPEND);
+	cr_assert_eq(write(fd, junk, 2 * MiB), (ssize_t)(2 * MiB));
+	close(fd);
+	cr_assert_eq(vdi_open(p, 0, &img), 0, "%s", vdi_errmsg());
+	memset(buf, 5, MiB);
+	cr_assert_eq(vdi_pwrite(img, buf, MiB, 4 * MiB), (ssize_t)MiB);
+	/* An online discard of block 1: its slot stays, punched. */
+	cr_assert_eq(vdi_queue_create(img, 4, 0, &q), 0);
+	cr_assert_eq(vdi_queue_discard(q, MiB, MiB, NULL), 0);
+	cr_assert_eq(vdi_queue_submit(q), 1);
+	cr_assert_eq(vdi_queue_reap(q, &c, 1, 1, NULL), 1);
+	cr_assert_eq(c.res, 0, "%s", vdi_errmsg());
+	vdi_queue_destroy(q);
+	cr_assert_eq(vdi_close(img), 0, "%s", vdi_errmsg());
+	cr_assert_eq(peek32(p, MiB + 4 * 4), 4, "block 4 took slot 4, the count");
+	cr_assert_eq(peek32(p, 0x184), 5, "blocks allocated");
+	cr_assert_eq(sh("qemu-img check -q %s", p), 0);
+	cr_assert_eq(sh("qemu-io -f vdi -c 'write -P 6 5M 1M' -c 'write -P 7 6M 1M' "
+			"%s >/dev/null", p), 0);
+	cr_assert_eq(sh("qemu-img check -q %s", p), 0);
+	cr_assert_eq(sh("qemu-io -f vdi -c 'read -P 1 0 1M' -c 'read -P 0 1M 1M' "
+			"-c 'read -P 3 2M 1M' -c 'read -P 4 3M 1M' -c 'read -P 5 4M 1M' "
+			"-c 'read -P 6 5M 1M' -c 'read -P 7 6M 1M' -c 'read -P 0 7M 9M' "
+			"%s | grep -q -e failed -e error", p), 1,
+		     "a block does not read what it should");
+	free(buf);
+	free(junk);
 }
