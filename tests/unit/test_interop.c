@@ -387,7 +387,7 @@ Test(interop, allocation_after_leaked_slots_keeps_the_count_rule)
 	cr_assert_eq(vdi_queue_discard(q, MiB, MiB, NULL), 0);
 	cr_assert_eq(vdi_queue_submit(q), 1);
 	cr_assert_eq(vdi_queue_reap(q, &c, 1, 1, NULL), 1);
-	cr_assert_eq(c.res, 0, "%s", vdi_errmsg());
+	cr_assert_geq(c.res, 0, "%s", vdi_errmsg());
 	vdi_queue_destroy(q);
 	cr_assert_eq(vdi_close(img), 0, "%s", vdi_errmsg());
 	cr_assert_eq(peek32(p, MiB + 4 * 4), 4, "block 4 took slot 4, the count");
