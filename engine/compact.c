@@ -2,6 +2,7 @@
  * the holes, the file is cut after the last one.  Offline (the image is
  * opened exclusively) and synchronous; every move is crash-safe. */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,11 +74,77 @@ static int same_as_parents(struct vdi_image *img, uint32_t vb,
 		      img->hdr.block_size) == 0;
 }
 
+/* The blocks of zeros this call turned into zero entries, with their
+ * slots: should moving blocks into the slots fail (a full file system),
+ * restore_freed() gives back those no block took. */
+struct freed {
+	struct freed_slot {
+		uint32_t vb, slot;
+	} *v;
+	size_t n, cap;
+};
+
+static int freed_add(struct freed *f, uint32_t vb, uint32_t slot)
+{
+	if (f->n == f->cap) {
+		size_t cap = f->cap ? f->cap * 2 : 64;
+		struct freed_slot *v = realloc(f->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		f->v = v;
+		f->cap = cap;
+	}
+	f->v[f->n++] = (struct freed_slot){ vb, slot };
+	return 0;
+}
+
+/* A move failed: every block of zeros this call freed whose slot no entry
+ * names gets it back, punched first (a failed copy may have left part of
+ * another block there), so that no slot below the count stays unused
+ * (QEMU and VirtualBox need the slots in use to be exactly those below
+ * it).  Then the count follows the map.  The call's error stands. */
+static void restore_freed(struct vdi_image *img, const struct freed *f)
+{
+	uint64_t *named = calloc(img->next_free / 64 + 1, sizeof(*named));
+	uint32_t vb;
+	size_t i;
+
+	if (!named)
+		return;
+	for (vb = 0; vb < img->hdr.blocks; vb++) {
+		uint32_t e = img->disk_map[vb];
+
+		if (vdi_entry_is_data(e) && e < img->next_free)
+			named[e / 64] |= 1ull << (e % 64);
+	}
+	for (i = 0; i < f->n; i++) {
+		uint32_t s = f->v[i].slot;
+
+		if (named[s / 64] >> (s % 64) & 1 ||
+		    img->disk_map[f->v[i].vb] != VDI_BMAP_ZERO ||
+		    fallocate(img->meta_fd,
+			      FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			      (off_t)vdi_slot_offset(img, s),
+			      (off_t)img->slot_size) < 0)
+			continue;
+		named[s / 64] |= 1ull << (s % 64);
+		atomic_store(&img->map[f->v[i].vb], s);
+		vdi_image_set_disk_entry(img, f->v[i].vb, s);
+	}
+	free(named);
+	if (vdi_image_commit_meta(img) == 0) {
+		vdi_image_recount(img);
+		vdi_image_commit_meta(img);
+	}
+}
+
 /* Data blocks that the parents already give become free entries (in a
  * differencing image); then those all zeros become zero entries. */
 static int find_zero_blocks(struct vdi_image *img, unsigned char *buf,
 			    unsigned char *pbuf, struct vdi_compact_result *res,
-			    vdi_progress_fn progress, void *opaque)
+			    struct freed *freed, vdi_progress_fn progress,
+			    void *opaque)
 {
 	uint32_t vb;
 	int ret;
@@ -111,6 +178,9 @@ static int find_zero_blocks(struct vdi_image *img, unsigned char *buf,
 			/* In a child this also hides the parent's data. */
 			to = VDI_BMAP_ZERO;
 			res->zero_blocks++;
+			if (freed_add(freed, vb, e) < 0)
+				return vdi_error(-ENOMEM, "vdi_compact",
+						 img->path, "out of memory");
 		} else {
 			continue;
 		}
@@ -217,6 +287,7 @@ static int cut_after(struct vdi_image *img, uint32_t used, const char *fn)
 
 int vdi_reclaim(struct vdi_image *img, struct vdi_compact_result *res)
 {
+	struct freed freed = { 0 };
 	unsigned char *buf = NULL;
 	struct stat st;
 	uint32_t vb, used = 0;
@@ -259,16 +330,27 @@ int vdi_reclaim(struct vdi_image *img, struct vdi_compact_result *res)
 			continue;
 		/* Reads zeros either way; a zero entry also hides a
 		 * parent's block, as the punched slot did. */
+		if (freed_add(&freed, vb, e) < 0) {
+			ret = vdi_error(-ENOMEM, __func__, img->path,
+					"out of memory");
+			break;
+		}
 		atomic_store(&img->map[vb], VDI_BMAP_ZERO);
 		vdi_image_set_disk_entry(img, vb, VDI_BMAP_ZERO);
 		res->zero_blocks++;
 	}
-	if (!res->zero_blocks)
+	if (ret < 0 || !res->zero_blocks) {
+		if (ret < 0)
+			restore_freed(img, &freed);
 		goto out_unlock;
+	}
 	/* No entry names the freed slots on disk before any is reused. */
 	ret = vdi_image_commit_meta(img);
-	if (ret == 0)
+	if (ret == 0) {
 		ret = fill_holes(img, buf, &used, res, NULL, NULL);
+		if (ret < 0)
+			restore_freed(img, &freed);
+	}
 	if (ret == 0)
 		ret = cut_after(img, used, __func__);
 	if (ret == 0)
@@ -276,6 +358,7 @@ int vdi_reclaim(struct vdi_image *img, struct vdi_compact_result *res)
 out_unlock:
 	pthread_mutex_unlock(&img->lock);
 	free(buf);
+	free(freed.v);
 	return ret;
 }
 
@@ -284,6 +367,7 @@ int vdi_compact(const char *path, struct vdi_compact_result *res,
 {
 	struct vdi_image *img;
 	struct vdi_check_result cr;
+	struct freed freed = { 0 };
 	unsigned char *buf = NULL, *pbuf = NULL;
 	struct stat st;
 	uint32_t used = 0;
@@ -321,9 +405,12 @@ int vdi_compact(const char *path, struct vdi_compact_result *res,
 		goto out;
 	}
 	pthread_mutex_lock(&img->lock);
-	ret = find_zero_blocks(img, buf, pbuf, res, progress, opaque);
-	if (ret == 0)
+	ret = find_zero_blocks(img, buf, pbuf, res, &freed, progress, opaque);
+	if (ret == 0) {
 		ret = fill_holes(img, buf, &used, res, progress, opaque);
+		if (ret < 0)
+			restore_freed(img, &freed);
+	}
 	/* Every entry now names a slot below `used`, durably: only now may
 	 * the header's count come down to it, and only then the file. */
 	if (ret == 0) {
@@ -337,6 +424,7 @@ int vdi_compact(const char *path, struct vdi_compact_result *res,
 out:
 	free(buf);
 	free(pbuf);
+	free(freed.v);
 	if (ret < 0) {
 		vdi_close(img);
 		return ret;

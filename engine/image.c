@@ -389,6 +389,43 @@ out_free:
 	return ret;
 }
 
+/* At close: blocks this handle gave a slot whose allocating write failed
+ * (a full disk, say) are in no entry on disk, and their slots would stay
+ * unused below the count, which QEMU and VirtualBox need to be exactly
+ * the slots in use.  Their slots are punched (they read zeros, as the free
+ * or zero block did) and staged like written blocks, so the close's
+ * fdatasync and map write make them data blocks of zeros.  Not in
+ * differencing images, where a free entry reads the parent's block. */
+static void adopt_failed_blocks(struct vdi_image *img)
+{
+	struct stat st;
+	uint32_t vb;
+
+	if (img->hdr.type == VDI_TYPE_DIFF ||
+	    img->next_free == img->next_free_open ||
+	    fstat(img->meta_fd, &st) < 0)
+		return;
+	for (vb = 0; vb < img->hdr.blocks; vb++) {
+		uint32_t e = vdi_map_get(img, vb);
+
+		/* (A slot the file does not hold, past a size limit that
+		 * failed the write, stays out of the map.) */
+		if (!vdi_entry_is_data(e) || e < img->next_free_open ||
+		    img->disk_map[vb] == e || vdi_is_staged(img, vb) ||
+		    vdi_slot_offset(img, (uint64_t)e + 1) > (uint64_t)st.st_size)
+			continue;
+		if (fallocate(img->meta_fd,
+			      FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			      (off_t)vdi_slot_offset(img, e),
+			      (off_t)img->slot_size) < 0)
+			continue;
+		img->staged[vb / 64] |= 1ull << (vb % 64);
+		img->staged_count++;
+		if ((uint64_t)e + 1 > img->ref_end)
+			img->ref_end = (uint64_t)e + 1;
+	}
+}
+
 int vdi_close(struct vdi_image *img)
 {
 	int ret = 0;
@@ -405,6 +442,8 @@ int vdi_close(struct vdi_image *img)
 	vdi_meta_ring_exit(img);
 	if (!(img->flags & VDI_OPEN_RDONLY) && img->written) {
 		ret = vdi_image_extend(img, "vdi_close");
+		if (ret == 0)
+			adopt_failed_blocks(img);
 		/* Data first, then the entries that point at it; a count
 		 * they raise goes before them. */
 		if (ret == 0 && (img->staged_count || img->barrier_pending)) {
