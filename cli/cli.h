@@ -122,10 +122,14 @@ void probe_hint(const char *cmd, const char *path);
 
 /* ---- Messages (util.c) ---- */
 
-/* Print "vdi: <message>\n" on stderr. */
+/* The subcommand running (set by main), named in every message. */
+extern const char *cli_command;
+
+/* Print "vdi: CMD: <message>\n" on stderr (CMD: cli_command, unless the
+ * message starts with it already). */
 void die_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Right after a failing libvdi call: print "vdi: <vdi_errmsg()>", or, if
- * the library left no message, "vdi: <message>: <strerror(-err)>". */
+/* Right after a failing libvdi call: print "vdi: CMD: <vdi_errmsg()>", or,
+ * if the library left no message, "vdi: CMD: <message>: <strerror(-err)>". */
 void lib_error(int err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* The usage error line for an unknown option or a missing operand:
@@ -142,6 +146,13 @@ void option_error(const char *cmd, int c, char **argv);
  * followed by one of B K M G T P E (powers of 1024, either case).  Returns
  * 0, or -1 after printing a message that names `what` and the bad text. */
 int parse_size(const char *what, const char *text, uint64_t *out);
+/* The same, naming `shown` in messages (resize parses "-10G" as 10G). */
+int parse_size_shown(const char *what, const char *text, const char *shown,
+		     uint64_t *out);
+/* "-5M", "-.5G": a negative number, not an option. */
+bool looks_negative(const char *s);
+/* The message for one: "invalid size '-1M': a size cannot be negative". */
+void negative_size(const char *what, const char *text);
 
 /* Parse on/off (also yes/no, true/false).  Returns 0 or -1 after a message. */
 int parse_bool(const char *what, const char *text, bool *out);

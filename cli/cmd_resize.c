@@ -32,12 +32,8 @@ static void help(void)
 
 /* A negative size ("-512M") would look like an option to getopt: as
  * qemu-img does, take it out of the arguments first (wherever it is, so
- * that options may follow it).  No option of ours looks like that. */
-static bool looks_negative(const char *s)
-{
-	return s[0] == '-' && ((s[1] >= '0' && s[1] <= '9') || s[1] == '.');
-}
-
+ * that options may follow it).  No option of ours looks like that; main()
+ * lets such an argument through for resize alone. */
 /* The current virtual size, from a read-only open.  A differencing image
  * is refused here: its size must stay its parent's, and vdi_resize()
  * does not check that (a resized child no longer opens). */
@@ -122,7 +118,8 @@ int cmd_resize(int argc, char **argv)
 		size_arg = argv[optind + 1];
 
 	if (size_arg[0] == '+' || size_arg[0] == '-') {
-		if (parse_size("size", size_arg + 1, &delta) < 0)
+		if (parse_size_shown("size", size_arg + 1, size_arg,
+				     &delta) < 0)
 			return EXIT_FAIL;
 		if (current_size(path, &cur) < 0)
 			return EXIT_FAIL;

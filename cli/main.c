@@ -2,6 +2,7 @@
  * zero and commit VirtualBox disk images.
  * This file only dispatches to the subcommands (cmd_*.c). */
 #include <errno.h>
+#include <getopt.h>
 #include <signal.h>
 #include <string.h>
 
@@ -34,6 +35,7 @@ static void usage(FILE *f)
 {
 	fputs("Usage: vdi COMMAND [OPTIONS] ARGS...\n"
 	      "       vdi COMMAND --help\n"
+	      "       vdi help [COMMAND]\n"
 	      "       vdi --version\n"
 	      "\n"
 	      "Commands:\n", f);
@@ -47,6 +49,32 @@ static void usage(FILE *f)
 	      "parent is not next to it.\n", f);
 }
 
+/* "-1M" is no option: getopt would call it "unknown option '-1'".  Every
+ * argument that looks like a negative number is a size given negative,
+ * wherever it stands, except for resize (where -SIZE shrinks) and after
+ * an option that takes a value.  Returns true after the message. */
+static bool negative_argument(const char *name, int argc, char **argv)
+{
+	static const char takes_value[] = "bfFoOrl";
+
+	if (!strcmp(name, "resize"))
+		return false;
+	for (int i = 2; i < argc; i++) {
+		const char *prev = argv[i - 1];
+
+		if (!strcmp(argv[i], "--"))
+			break;
+		if (prev[0] == '-' && prev[1] && !prev[2] &&
+		    strchr(takes_value, prev[1]))
+			continue;
+		if (looks_negative(argv[i])) {
+			negative_size("size", argv[i]);
+			return true;
+		}
+	}
+	return false;
+}
+
 /* A report cut short by a full disk or a closed pipe must not exit 0. */
 static int finish(int status)
 {
@@ -55,6 +83,21 @@ static int finish(int status)
 		return status ? status : EXIT_FAIL;
 	}
 	return status;
+}
+
+/* vdi help CMD: what vdi CMD --help prints. */
+static int help_command(const char *name)
+{
+	char *args[] = { (char *)name, (char *)"--help", NULL };
+
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (!strcmp(name, commands[i].name)) {
+			cli_command = name;
+			optind = 1;
+			return finish(commands[i].run(2, args));
+		}
+	die_msg("help: unknown command '%s'; 'vdi help' lists them", name);
+	return EXIT_FAIL;
 }
 
 int main(int argc, char **argv)
@@ -71,7 +114,7 @@ int main(int argc, char **argv)
 	}
 	name = argv[1];
 	if (!strcmp(name, "--help") || !strcmp(name, "-h") ||
-	    !strcmp(name, "help")) {
+	    (!strcmp(name, "help") && argc == 2)) {
 		usage(stdout);
 		return 0;
 	}
@@ -80,9 +123,15 @@ int main(int argc, char **argv)
 		       VDI_VERSION_MAJOR, VDI_VERSION_MINOR);
 		return 0;
 	}
+	if (!strcmp(name, "help") && argc > 2)
+		return help_command(argv[2]);
 	for (size_t i = 0; i < NCOMMANDS; i++)
-		if (!strcmp(name, commands[i].name))
+		if (!strcmp(name, commands[i].name)) {
+			cli_command = name;
+			if (negative_argument(name, argc, argv))
+				return EXIT_FAIL;
 			return finish(commands[i].run(argc - 1, argv + 1));
+		}
 	if (name[0] == '-')
 		die_msg("unknown option '%s'; try 'vdi --help'", name);
 	else

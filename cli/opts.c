@@ -11,14 +11,15 @@
 void image_opts_help(FILE *f)
 {
 	fputs("Supported options:\n"
-	      "  static=<bool (on/off)>  - static (preallocated) image; "
-	      "default off (dynamic)\n"
-	      "  block_size=<size>       - VDI block size, a power of two from "
+	      "  static[=<bool (on/off)>] - static (preallocated) image; "
+	      "default off\n"
+	      "                             (dynamic); 'static' alone means on\n"
+	      "  block_size=<size>        - VDI block size, a power of two from "
 	      "128K to 128M;\n"
-	      "                            default 1M (cluster_size is an "
+	      "                             default 1M (cluster_size is an "
 	      "alias)\n"
-	      "  uuid=<uuid>             - creation UUID; default random\n"
-	      "  description=<text>      - image description, at most 255 "
+	      "  uuid=<uuid>              - creation UUID; default random\n"
+	      "  description=<text>       - image description, at most 255 "
 	      "bytes\n", f);
 }
 
@@ -55,6 +56,14 @@ static int set_option(struct image_opts *o, const char *cmd, const char *key,
 {
 	uint64_t size;
 
+	/* Only a description may hold a comma: elsewhere one comes from
+	 * ",," meant as a separator. */
+	if (strchr(val, ',') && strcmp(key, "description")) {
+		die_msg("%s: invalid value '%s' for option %s: ',,' stands for "
+			"a comma inside a value; options are separated by one "
+			"comma", cmd, val, key);
+		return -1;
+	}
 	if (!strcmp(key, "static"))
 		return parse_bool("option static", val, &o->is_static);
 	if (!strcmp(key, "block_size") || !strcmp(key, "cluster_size")) {
@@ -101,6 +110,7 @@ int image_opts_parse(struct image_opts *o, const char *cmd, const char *arg)
 {
 	const char *pos = arg;
 	char *item, *eq;
+	size_t len, trailing = 0;
 	int ret = 0, more;
 
 	if (!strcmp(arg, "help") || !strcmp(arg, "?")) {
@@ -111,13 +121,31 @@ int image_opts_parse(struct image_opts *o, const char *cmd, const char *arg)
 		die_msg("%s: empty -o option; use -o key=value", cmd);
 		return -1;
 	}
+	/* An odd run of commas at the end is a separator with nothing
+	 * after it. */
+	for (len = strlen(arg); len && arg[len - 1] == ','; len--)
+		trailing++;
+	if (trailing % 2) {
+		die_msg("%s: stray comma at the end of '-o %s': options are "
+			"separated by one comma; a comma inside a value is "
+			"written ',,'", cmd, arg);
+		return -1;
+	}
 	while (ret == 0 && (more = next_item(&pos, &item)) != 0) {
 		if (more < 0) {
 			die_msg("out of memory");
 			return -1;
 		}
 		eq = strchr(item, '=');
-		if (!eq) {
+		if (!*item) {
+			die_msg("%s: empty option in '-o %s': options are "
+				"separated by one comma; a comma inside a "
+				"value is written ',,'", cmd, arg);
+			ret = -1;
+		} else if (!eq && !strcmp(item, "static")) {
+			/* A bare boolean means on, as in qemu-img. */
+			o->is_static = true;
+		} else if (!eq) {
 			die_msg("%s: option '%s' has no value; use -o %s=VALUE",
 				cmd, item, item);
 			ret = -1;

@@ -9,36 +9,59 @@
 
 #include "cli.h"
 
+const char *cli_command;
+
+/* "vdi: CMD: " in front of every message, once: callers that name the
+ * command themselves ("info: ...") are not given a second prefix. */
+static void prefix(const char *msg)
+{
+	size_t n = cli_command ? strlen(cli_command) : 0;
+
+	fputs("vdi: ", stderr);
+	if (n && !(strncmp(msg, cli_command, n) == 0 && msg[n] == ':' &&
+		   msg[n + 1] == ' '))
+		fprintf(stderr, "%s: ", cli_command);
+}
+
+static void vmessage(const char *fmt, va_list ap)
+{
+	char buf[1024];
+
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	prefix(buf);
+	fprintf(stderr, "%s\n", buf);
+}
+
 void die_msg(const char *fmt, ...)
 {
 	va_list ap;
 
 	progress_break_line();
-	fputs("vdi: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vmessage(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 /* The library's message already names the call and the file
- * ("vdi_open: x.vdi: not a VDI image"), so it is printed alone; our own
- * context is the fallback when the library left none. */
+ * ("vdi_open: x.vdi: not a VDI image"), so it is printed alone after the
+ * command; our own context is the fallback when the library left none. */
 void lib_error(int err, const char *fmt, ...)
 {
 	const char *msg = vdi_errmsg();
+	char buf[1024];
 	va_list ap;
 
 	progress_break_line();
 	if (msg && *msg) {
-		fprintf(stderr, "vdi: %s\n", msg);
+		prefix(msg);
+		fprintf(stderr, "%s\n", msg);
 		return;
 	}
-	fputs("vdi: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, ": %s\n", strerror(err < 0 ? -err : err));
+	prefix(buf);
+	fprintf(stderr, "%s: %s\n", buf, strerror(err < 0 ? -err : err));
 }
 
 void usage_error(const char *cmd, const char *fmt, ...)
@@ -64,6 +87,16 @@ void option_error(const char *cmd, int c, char **argv)
 		usage_error(cmd, "unknown option '%s'", opt);
 }
 
+bool looks_negative(const char *s)
+{
+	return s[0] == '-' && ((s[1] >= '0' && s[1] <= '9') || s[1] == '.');
+}
+
+void negative_size(const char *what, const char *text)
+{
+	die_msg("invalid %s '%s': a size cannot be negative", what, text);
+}
+
 /* Power-of-1024 exponent for a size suffix, or -1. */
 static int suffix_shift(char c)
 {
@@ -75,10 +108,20 @@ static int suffix_shift(char c)
 
 int parse_size(const char *what, const char *text, uint64_t *out)
 {
+	return parse_size_shown(what, text, text, out);
+}
+
+int parse_size_shown(const char *what, const char *text, const char *shown,
+		     uint64_t *out)
+{
 	const char *p = text;
 	uint64_t whole = 0, frac = 0, frac_div = 1;
 	int shift = 0;
 
+	if (*p == '-') {
+		negative_size(what, shown);
+		return -1;
+	}
 	if (*p < '0' || *p > '9')
 		goto bad;
 	for (; *p >= '0' && *p <= '9'; p++) {
@@ -111,7 +154,7 @@ int parse_size(const char *what, const char *text, uint64_t *out)
 
 		if (f % frac_div) {
 			die_msg("%s '%s' is not a whole number of bytes", what,
-				text);
+				shown);
 			return -1;
 		}
 		if (whole > UINT64_MAX - (uint64_t)(f / frac_div))
@@ -124,10 +167,10 @@ int parse_size(const char *what, const char *text, uint64_t *out)
 bad:
 	die_msg("invalid %s '%s': give a number of bytes, optionally followed "
 		"by K, M, G, T, P or E (powers of 1024), e.g. 10G",
-		what, text);
+		what, shown);
 	return -1;
 too_big:
-	die_msg("%s '%s' is too large", what, text);
+	die_msg("%s '%s' is too large", what, shown);
 	return -1;
 }
 

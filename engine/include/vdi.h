@@ -289,7 +289,11 @@ struct vdi_completion {
 
 /* Reap between `min` and `max` completions into `out`.  Waits at most
  * `timeout` (NULL: no limit) for the first `min`.  Returns the number
- * reaped (possibly fewer than `min` on timeout) or a negative errno. */
+ * reaped (possibly fewer than `min` on timeout) or a negative errno.
+ * It never waits for completions that cannot come: once no submitted
+ * request is left in flight it returns what it has, so with nothing
+ * pending it returns 0 at once, whatever `min`.  Loop on
+ * vdi_queue_pending() rather than on a count of completions expected. */
 int vdi_queue_reap(struct vdi_queue *q, struct vdi_completion *out,
 		   unsigned min, unsigned max, const struct timespec *timeout);
 

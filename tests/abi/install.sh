@@ -135,6 +135,16 @@ for ex in copy async; do
 		fail "examples/$ex.c does not build against the installed tree"
 	fi
 done
+# README's C example, as a reader would copy it.
+sed -n '/^## The C API/,/^## /p' "$SRC/README.md" |
+	sed -n '/^```c$/,/^```$/p' | sed '1d;$d' >"$T/readme.c"
+# shellcheck disable=SC2086
+if [ -s "$T/readme.c" ] &&
+   $CC -std=c11 -pedantic -Wall -Wextra -Werror $san -o "$T/readme" "$T/readme.c" $flags; then
+	pass "README's C example builds against the installed tree"
+else
+	fail "README's C example does not build against the installed tree"
+fi
 [ $status -eq 0 ] || exit $status
 
 readelf -d "$T/copy" | grep -q 'NEEDED.*\[libvdi\.so\.0\]' &&
@@ -170,5 +180,15 @@ if [ -n "${NBDKIT_PLUGINDIR:-}" ] && [ "${SANITIZE:-none}" = none ] &&
 		file="$T/disk.vdi" readonly=true --run 'nbdinfo --size "$uri"')
 	[ "$size" = 3145728 ] && pass "nbdkit serves disk.vdi with the installed plugin" ||
 		fail "nbdkit with the installed plugin: size '$size'"
+fi
+mkdir "$T/readme-run"
+if (cd "$T/readme-run" && timeout 20 "$T/readme") >"$T/readme.out" 2>&1 &&
+   grep -qx '32 writes and a flush completed' "$T/readme.out" &&
+   "$R$BINDIR/vdi" check -q "$T/readme-run/disk.vdi" &&
+   [ "$("$R$BINDIR/vdi" map --output=json "$T/readme-run/disk.vdi" |
+	grep -c '"data": true')" = 1 ]; then
+	pass "README's C example runs: $(cat "$T/readme.out")"
+else
+	fail "README's C example: $(cat "$T/readme.out")"
 fi
 exit $status

@@ -83,6 +83,16 @@ ok "-o help lists the options" "$VDI" create -o help
 grep -q 'block_size' "$T/last.out"
 _result $? "-o help mentions block_size"
 
+# -o as qemu-img parses it: a bare "static" is on, ",," is a comma.
+ok "create -o static (bare)" "$VDI" create -q -o static,block_size=128K "$T/bare.vdi" 1M
+"$VDI" info --output=json "$T/bare.vdi" >"$T/b.json"
+is "a bare -o static makes a static image" \
+	"$(json_get "$T/b.json" 'j["format-specific"]["data"]["image-type"]')" static
+ok "create with ',,' in a value" "$VDI" create -q -o 'description=a,,b,,,,c' "$T/comma.vdi" 1M
+"$VDI" info --output=json "$T/comma.vdi" >"$T/c.json"
+is "',,' stands for a comma" \
+	"$(json_get "$T/c.json" 'j["format-specific"]["data"]["description"]')" 'a,b,,c'
+
 # create --force replaces an existing file, as qemu-img create does
 # (without --force it is refused: tests/cli/safety.sh).
 echo junk >"$T/r.vdi"

@@ -10,6 +10,14 @@ one_error() { # DESCRIPTION PATTERN COMMAND...: exit 1, one "vdi: " line matchin
 	is "$desc: one line on stderr" "$(err_lines)" 1
 	grep -q "^vdi: .*$pat" "$T/last.err"
 	_result $? "$desc: the line starts 'vdi: ' and mentions '$pat'"
+	case $2 in
+	frobnicate | -*) ;; # no command to name
+	*)
+		grep -q "^vdi: $2: " "$T/last.err"
+		_result $? "$desc: the line starts 'vdi: $2: '" ;;
+	esac
+	! grep -q '  ' "$T/last.err"
+	_result $? "$desc: no doubled spaces"
 	[ "$(err_lines)" = 1 ] && grep -q "^vdi: .*$pat" "$T/last.err" ||
 		sed 's/^/# err: /' "$T/last.err"
 	is "$desc: nothing on stdout" "$(cat "$T/last.out")" ""
@@ -43,7 +51,16 @@ one_error "create: fraction of a byte" "0.3K" "$VDI" create "$T/q.vdi" 0.3K
 one_error "create: missing size" "SIZE" "$VDI" create "$T/q.vdi"
 one_error "create: too many arguments" "too many" "$VDI" create "$T/q.vdi" 1M 2M
 one_error "create: bad uuid" "zz" "$VDI" create -o uuid=zz "$T/q.vdi" 1M
-one_error "create: -o without value" "static" "$VDI" create -o static "$T/q.vdi" 1M
+one_error "create: -o without value" "block_size" "$VDI" create -o block_size "$T/q.vdi" 1M
+one_error "create: stray comma" "written ',,'" "$VDI" create -o static=on, "$T/q.vdi" 1M
+one_error "create: comma in a value" "',,' stands for a comma" "$VDI" create -o static=on,,,,block_size=1M "$T/q.vdi" 1M
+one_error "create: leading comma" "empty option" "$VDI" create -o ,static "$T/q.vdi" 1M
+for args in "create $T/q.vdi -1M" "create -1M $T/q.vdi" "create -q $T/q.vdi -1M" \
+	    "discard $T/ok.vdi -1M 1M" "zero $T/ok.vdi 0 -.5M"; do
+	set -- $args
+	one_error "$args: negative size" "'-.*': a size cannot be negative" "$VDI" "$@"
+done
+one_error "resize: malformed shrink" "'-10X'" "$VDI" resize "$T/ok.vdi" -10X
 one_error "create: description too long" "255" "$VDI" create \
 	-o "description=$(printf '%0300d' 0)" "$T/q.vdi" 1M
 one_error "create: in a missing directory" "q.vdi" "$VDI" create -q "$T/no/such/q.vdi" 1M
@@ -67,6 +84,13 @@ for cmd in create info check map convert; do
 	grep -q "^Usage: vdi $cmd" "$T/last.out"
 	_result $? "$cmd --help shows its usage"
 done
+for cmd in create info check map convert compact resize discard zero commit; do
+	"$VDI" $cmd --help >"$T/help1"
+	exits "help $cmd" 0 "$VDI" help $cmd
+	cmp -s "$T/help1" "$T/last.out"
+	_result $? "vdi help $cmd prints what $cmd --help does"
+done
+one_error "help of an unknown command" "frob" "$VDI" help frob
 exits "--version" 0 "$VDI" --version
 grep -Eq '^vdi version [0-9]+\.[0-9]+\.[0-9]+' "$T/last.out"
 _result $? "--version prints the version"

@@ -200,7 +200,7 @@ ok "check after the shrink" "$QEMU_IMG" check "$T/s.vdi"
 is "blocks after the shrink" "$(vdi_field "$T/s.vdi" blocks)" 3
 
 fails "resize: bad size" "12Q" "$VDI" resize "$T/s.vdi" 12Q
-fails "resize: bad relative size" "size 'x'" "$VDI" resize "$T/s.vdi" +x
+fails "resize: bad relative size" "size '+x'" "$VDI" resize "$T/s.vdi" +x
 fails "resize: missing size" "expected FILE and SIZE" "$VDI" resize "$T/s.vdi"
 fails "resize: too many arguments" "too many" "$VDI" resize "$T/s.vdi" 1G 2G
 fails "resize: missing file" "nope.vdi" "$VDI" resize "$T/nope.vdi" 1G
