@@ -66,8 +66,10 @@ int open_chain(const char *cmd, const char *path, const struct parents *p,
 				"no parent; drop -b %s", cmd, path,
 				p->path[0]);
 		else
-			die_msg("%s: %s has %u parents, but %zu were named "
-				"with -b", cmd, path, levels, p->n);
+			die_msg("%s: %s has %u parent%s, but %zu %s named "
+				"with -b", cmd, path, levels,
+				levels == 1 ? "" : "s", p->n,
+				p->n == 1 ? "was" : "were");
 		vdi_close(img);
 		return -EINVAL;
 	}

@@ -176,6 +176,10 @@ uint64_t data_alignment(const struct vdi_info *in);
  * get an aligned copy.  Nothing for aligned images. */
 void print_alignment_hint(const char *path, const struct vdi_info *in);
 
+/* Write text from an image on one line: a newline as \n, a backslash as
+ * \\, other control characters as \xHH. */
+void text_escaped(FILE *f, const char *s);
+
 /* Write `s` as a JSON string literal (quotes included). */
 void json_string(FILE *f, const char *s);
 

@@ -21,7 +21,7 @@ enum {
 static void help(void)
 {
 	fputs("Usage: vdi check [-q] [--output=human|json] [-r leaks|all]\n"
-	      "                 [-b PARENT] FILE\n"
+	      "                 [-b PARENT]... FILE\n"
 	      "\n"
 	      "Check the VDI image FILE for corruption (block map entries that\n"
 	      "point outside the data area or past the end of the file, blocks\n"
@@ -39,8 +39,9 @@ static void help(void)
 	      "  -b, --parent=PARENT\n"
 	      "                 also check that PARENT is the parent of the\n"
 	      "                 differencing image FILE and matches it; once\n"
-	      "                 per level (the parent, its parent...); not\n"
-	      "                 with -r\n"
+	      "                 per level (the parent, its parent...); with\n"
+	      "                 -r the repair looks at FILE alone, and the\n"
+	      "                 check after it at the chain\n"
 	      "  -f vdi         accepted for qemu-img compatibility\n"
 	      "  -q             quiet: print nothing, only set the exit status\n"
 	      "  -h, --help     show this help\n"
@@ -168,14 +169,16 @@ static void print_human(const char *path, const struct vdi_check_result *r,
 	if (r->corruptions == 0 && r->leaks == 0)
 		puts("No errors were found on the image.");
 	if (r->corruptions)
-		printf("\n%" PRIu64 " errors were found on the image.\n"
+		printf("\n%" PRIu64 " %s found on the image.\n"
 		       "Data may be corrupted, or further writes to the image "
-		       "may corrupt it.\n", r->corruptions);
+		       "may corrupt it.\n", r->corruptions,
+		       r->corruptions == 1 ? "error was" : "errors were");
 	if (r->leaks)
-		printf("\n%" PRIu64 " leaked blocks (%" PRIu64 " bytes) were "
+		printf("\n%" PRIu64 " leaked block%s (%" PRIu64 " bytes) %s "
 		       "found on the image.\n"
 		       "This means waste of disk space, but no harm to data.\n",
-		       r->leaks, r->leaked_bytes);
+		       r->leaks, r->leaks == 1 ? "" : "s", r->leaked_bytes,
+		       r->leaks == 1 ? "was" : "were");
 	if (in->blocks)
 		printf("%" PRIu32 "/%" PRIu32 " = %0.2f%% allocated blocks\n",
 		       r->blocks_mapped, in->blocks,
@@ -245,14 +248,6 @@ int cmd_check(int argc, char **argv)
 		return CHECK_FAILED;
 	}
 	path = argv[optind];
-	if (repair && parents.n) {
-		/* vdi_repair() opens the image with vdi_open(): a parent
-		 * named here would not be used. */
-		die_msg("check: -r cannot use -b: the repair looks at the "
-			"image alone");
-		return CHECK_FAILED;
-	}
-
 	if (repair) {
 		/* Problems and repairs are reported as they happen; then the
 		 * image is checked again, as qemu-img check -r does. */
@@ -267,10 +262,12 @@ int cmd_check(int argc, char **argv)
 		     fix.before.corruptions || fix.before.leaks))
 			printf("The following inconsistencies were found and "
 			       "repaired:\n\n"
-			       "    %" PRIu64 " leaked blocks\n"
-			       "    %" PRIu64 " corruptions\n\n"
+			       "    %" PRIu64 " leaked block%s\n"
+			       "    %" PRIu64 " corruption%s\n\n"
 			       "Double checking the fixed image now...\n",
-			       fix.leaks_fixed, fix.corruptions_fixed);
+			       fix.leaks_fixed, fix.leaks_fixed == 1 ? "" : "s",
+			       fix.corruptions_fixed,
+			       fix.corruptions_fixed == 1 ? "" : "s");
 	}
 	probs.rechecking = repair != 0;
 	/* The check needs nothing from the parents unless asked to. */

@@ -3,12 +3,13 @@
  * file. */
 #include <getopt.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 
 static void help(void)
 {
-	fputs("Usage: vdi commit [-p] [-q] [-d] [-b PARENT] FILE\n"
+	fputs("Usage: vdi commit [-p] [-q] [-d] [-b BASE] FILE\n"
 	      "\n"
 	      "Write the changes held by the differencing image FILE into its\n"
 	      "parent: its data blocks over the parent's, its zero blocks as\n"
@@ -18,16 +19,61 @@ static void help(void)
 	      "the same parent refuse to open afterwards (their parent\n"
 	      "changed).  Neither image may be in use.\n"
 	      "\n"
-	      "  -b, --parent=PARENT\n"
-	      "               the parent of FILE (default: looked for next to\n"
-	      "               FILE); only the direct parent can be committed\n"
-	      "               into\n"
+	      "  -b, --parent=BASE\n"
+	      "               the image to commit into, as qemu-img commit -b:\n"
+	      "               FILE's parent (default: looked for next to\n"
+	      "               FILE).  A BASE further down the chain is\n"
+	      "               refused with the commands that reach it one\n"
+	      "               level at a time\n"
 	      "  -d           accepted for qemu-img compatibility: FILE is never\n"
 	      "               emptied\n"
 	      "  -p           show a progress bar on standard error\n"
 	      "  -q           quiet: no progress bar, no message\n"
 	      "  -f vdi       accepted for qemu-img compatibility\n"
 	      "  -h, --help   show this help\n", stdout);
+}
+
+static bool same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	return stat(a, &sa) == 0 && stat(b, &sb) == 0 &&
+	       sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* qemu-img commit -b BASE commits through every image between FILE and
+ * BASE.  vdi_commit() merges one level; when BASE is further down the
+ * chain, say what to run instead.  Returns -1 after that message, 0 when
+ * BASE is not found deeper (vdi_commit() then judges it as the parent). */
+static int base_is_deeper(const char *path, const char *base)
+{
+	struct vdi_image *img, *cur;
+	char steps[2048] = "";
+	unsigned depth = 0;
+	size_t used = 0;
+	int ret = 0;
+
+	if (vdi_open(path, VDI_OPEN_RDONLY | VDI_OPEN_NOLOCK, &img) < 0)
+		return 0;
+	for (cur = img; cur; cur = vdi_get_parent(cur), depth++) {
+		if (depth >= 2 && same_file(vdi_get_filename(cur), base)) {
+			die_msg("commit: %s is %u levels below %s and a commit "
+				"merges one level; run %s", base, depth, path,
+				steps);
+			ret = -1;
+			break;
+		}
+		/* The commands so far: commit this image, then the next. */
+		if (used < sizeof(steps))
+			used += (size_t)snprintf(steps + used,
+						 sizeof(steps) - used,
+						 "%s'vdi commit %s'",
+						 depth ? ", then " : "",
+						 depth ? vdi_get_filename(cur)
+						       : path);
+	}
+	vdi_close(img);
+	return ret;
 }
 
 /* The library gives the block it is at and the block count. */
@@ -78,6 +124,8 @@ int cmd_commit(int argc, char **argv)
 	}
 	path = argv[optind];
 
+	if (parent && base_is_deeper(path, parent) < 0)
+		return EXIT_FAIL;
 	progress_init(&prog, show_progress && !quiet, 1);
 	ret = vdi_commit(path, parent, progress_callback, &prog);
 	progress_finish(&prog, ret == 0);

@@ -12,7 +12,8 @@ enum { OPT_OUTPUT = 256 };
 
 static void help(void)
 {
-	fputs("Usage: vdi compact [-p] [-q] [--output=human|json] FILE\n"
+	fputs("Usage: vdi compact [-p] [-q] [--output=human|json] [-b PARENT]...\n"
+	      "                   FILE\n"
 	      "\n"
 	      "Compact the dynamic or differencing VDI image FILE in place, as\n"
 	      "VBoxManage modifymedium --compact does: in a differencing image,\n"
@@ -22,9 +23,12 @@ static void help(void)
 	      "file is cut after the last one.  The virtual disk reads the same\n"
 	      "before and after.  Each move is crash-safe.  FILE must not be in\n"
 	      "use and must have no corruption (run 'vdi check -r all' first);\n"
-	      "a differencing image's parent must be next to it; static images\n"
-	      "cannot be compacted.\n"
+	      "static images cannot be compacted.\n"
 	      "\n"
+	      "  -b, --parent=PARENT\n"
+	      "                 the parent of the differencing image FILE\n"
+	      "                 (default: looked for next to FILE); once per\n"
+	      "                 level: the parent, its parent...\n"
 	      "  -p             show a progress bar on standard error\n"
 	      "  -q             quiet: no progress bar, no report\n"
 	      "  --output=FMT   report as human (default) or json\n"
@@ -85,11 +89,13 @@ int cmd_compact(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, OPT_OUTPUT },
+		{ "parent", required_argument, NULL, 'b' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	enum output_format fmt = OUTPUT_HUMAN;
 	struct vdi_compact_result res;
+	struct parents parents = { 0 };
 	struct progress prog;
 	bool show_progress = false, quiet = false;
 	uint64_t actual_before;
@@ -97,7 +103,7 @@ int cmd_compact(int argc, char **argv)
 	int c, ret;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":f:pqh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":f:b:pqh", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_OUTPUT:
 			if (parse_output("compact", optarg, &fmt) < 0)
@@ -109,6 +115,10 @@ int cmd_compact(int argc, char **argv)
 					"compacted, not '%s'", optarg);
 				return EXIT_FAIL;
 			}
+			break;
+		case 'b':
+			if (add_parent("compact", &parents, optarg) < 0)
+				return EXIT_FAIL;
 			break;
 		case 'p':
 			show_progress = true;
@@ -134,7 +144,8 @@ int cmd_compact(int argc, char **argv)
 
 	actual_before = actual_size(path);
 	progress_init(&prog, show_progress && !quiet, 1);
-	ret = vdi_compact(path, &res, progress_callback, &prog);
+	ret = vdi_compact_chain(path, parents.path, parents.n, &res,
+				progress_callback, &prog);
 	progress_finish(&prog, ret == 0);
 	if (ret < 0) {
 		lib_error(ret, "compact: cannot compact %s", path);

@@ -2,6 +2,7 @@
  * with -b a differencing image of a parent (a VirtualBox snapshot). */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -181,21 +182,26 @@ int cmd_create(int argc, char **argv)
 	image_opts_to_create(&io, &co);
 	co.parent = parent;
 	co.overwrite = d.exists;
-	if (!quiet) {
-		block_size = io.block_size ? io.block_size
-					   : VDI_DEFAULT_BLOCK_SIZE;
-		if (parent) {
-			uint64_t psize;
+	block_size = io.block_size ? io.block_size : VDI_DEFAULT_BLOCK_SIZE;
+	if (parent) {
+		uint64_t psize;
 
-			/* The library takes both from the parent (and
-			 * refuses a SIZE or -o block_size that differ). */
-			if (parent_geometry(parent, &psize, &block_size) < 0)
-				goto out;
-			if (!have_size)
-				size = psize;
-			if (io.block_size)
-				block_size = io.block_size;
+		/* The library takes both from the parent (and refuses a
+		 * -o block_size that differs). */
+		if (parent_geometry(parent, &psize, &block_size) < 0)
+			goto out;
+		if (have_size && (size > UINT64_MAX - 511 ||
+				  ((size + 511) & ~(uint64_t)511) != psize)) {
+			die_msg("create: a differencing image has its parent's "
+				"size (%" PRIu64 " bytes); leave SIZE out",
+				psize);
+			goto out;
 		}
+		size = psize;
+		if (io.block_size)
+			block_size = io.block_size;
+	}
+	if (!quiet) {
 		printf("Formatting '%s', fmt=vdi size=%llu static=%s "
 		       "block_size=%u", path, (unsigned long long)size,
 		       io.is_static ? "on" : "off", block_size);

@@ -12,8 +12,8 @@ enum { OPT_ALL = 256 };
 
 static void help(void)
 {
-	fputs("Usage: vdi discard [-q] [-b PARENT] FILE OFFSET LENGTH\n"
-	      "       vdi discard [-q] [-b PARENT] --all FILE\n"
+	fputs("Usage: vdi discard [-q] [-b PARENT]... FILE OFFSET LENGTH\n"
+	      "       vdi discard [-q] [-b PARENT]... --all FILE\n"
 	      "\n"
 	      "Discard LENGTH bytes of the virtual disk of the VDI image FILE,\n"
 	      "starting at OFFSET, as a TRIM from a guest would: the range reads\n"

@@ -172,10 +172,12 @@ static void print_human(const struct report *r)
 		fputs("    ", stdout);
 		for (const char *k = r->fields[i].key; *k; k++)
 			putchar(*k == '-' ? ' ' : *k);
-		if (r->fields[i].str)
-			printf(":%s%s\n", *r->fields[i].str ? " " : "",
-			       r->fields[i].str);
-		else
+		if (r->fields[i].str) {
+			/* A description may hold newlines: one line each. */
+			fputs(*r->fields[i].str ? ": " : ":", stdout);
+			text_escaped(stdout, r->fields[i].str);
+			putchar('\n');
+		} else
 			printf(": %" PRIu64 "\n", r->fields[i].num);
 	}
 	print_alignment_hint(r->path, in);

@@ -10,7 +10,7 @@ enum { OPT_SHRINK = 256 };
 
 static void help(void)
 {
-	fputs("Usage: vdi resize [--shrink] [-q] FILE [+|-]SIZE\n"
+	fputs("Usage: vdi resize [--shrink] [-q] [-b PARENT]... FILE [+|-]SIZE\n"
 	      "\n"
 	      "Change the virtual size of the VDI image FILE (dynamic or static)\n"
 	      "to SIZE bytes, or grow it by +SIZE or shrink it by -SIZE.  SIZE\n"
@@ -24,7 +24,14 @@ static void help(void)
 	      "the part cut off holds any data that is not zeros; the image is\n"
 	      "then left as it was.\n"
 	      "\n"
+	      "A differencing image has its parent's size and cannot be\n"
+	      "resized; resize the parent before making snapshots of it.\n"
+	      "\n"
 	      "  --shrink     allow the disk to get smaller\n"
+	      "  -b, --parent=PARENT\n"
+	      "               accepted as by the other commands: FILE is\n"
+	      "               checked to be no differencing image without\n"
+	      "               its parents being opened\n"
 	      "  -f vdi       accepted for qemu-img compatibility\n"
 	      "  -q           quiet: print nothing on success\n"
 	      "  -h, --help   show this help\n", stdout);
@@ -34,19 +41,28 @@ static void help(void)
  * qemu-img does, take it out of the arguments first (wherever it is, so
  * that options may follow it).  No option of ours looks like that; main()
  * lets such an argument through for resize alone. */
+static bool is_differencing(struct vdi_image *img)
+{
+	struct vdi_info in;
+
+	return vdi_get_info(img, &in) == 0 && in.type == VDI_TYPE_DIFF;
+}
+
 /* The current virtual size, from a read-only open.  A differencing image
  * is refused here: its size must stay its parent's, and vdi_resize()
  * does not check that (a resized child no longer opens). */
 static int current_size(const char *path, uint64_t *out)
 {
 	struct vdi_image *img;
-	int ret = vdi_open(path, VDI_OPEN_RDONLY, &img);
+	/* Alone: a differencing image is refused whether or not its
+	 * parent is found. */
+	int ret = vdi_open(path, VDI_OPEN_RDONLY | VDI_OPEN_NO_PARENT, &img);
 
 	if (ret < 0) {
 		lib_error(ret, "resize: cannot open %s", path);
 		return -1;
 	}
-	if (vdi_get_parent(img)) {
+	if (vdi_get_parent(img) || is_differencing(img)) {
 		die_msg("resize: %s is a differencing image: its size is its "
 			"parent's; resize the parent before making snapshots "
 			"of it", path);
@@ -62,10 +78,12 @@ int cmd_resize(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "shrink", no_argument, NULL, OPT_SHRINK },
+		{ "parent", required_argument, NULL, 'b' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path, *size_arg = NULL;
+	struct parents parents = { 0 };
 	bool quiet = false, shrink = false;
 	uint64_t cur, delta, size;
 	char a[32], b[32];
@@ -74,7 +92,8 @@ int cmd_resize(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--"))
 			break;
-		if (looks_negative(argv[i]) && strcmp(argv[i - 1], "-f")) {
+		if (looks_negative(argv[i]) && strcmp(argv[i - 1], "-f") &&
+		    strcmp(argv[i - 1], "-b")) {
 			size_arg = argv[i];
 			memmove(argv + i, argv + i + 1,
 				(size_t)(argc - i) * sizeof(*argv));
@@ -84,7 +103,7 @@ int cmd_resize(int argc, char **argv)
 	}
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":f:qh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":f:b:qh", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_SHRINK:
 			shrink = true;
@@ -95,6 +114,10 @@ int cmd_resize(int argc, char **argv)
 					"resized, not '%s'", optarg);
 				return EXIT_FAIL;
 			}
+			break;
+		case 'b':
+			if (add_parent("resize", &parents, optarg) < 0)
+				return EXIT_FAIL;
 			break;
 		case 'q':
 			quiet = true;

@@ -5,8 +5,8 @@
 
 static void help(void)
 {
-	fputs("Usage: vdi zero [-q] [-b PARENT] FILE OFFSET LENGTH\n"
-	      "       vdi zero [-q] [-b PARENT] --all FILE\n"
+	fputs("Usage: vdi zero [-q] [-b PARENT]... FILE OFFSET LENGTH\n"
+	      "       vdi zero [-q] [-b PARENT]... --all FILE\n"
 	      "\n"
 	      "Make LENGTH bytes of the virtual disk of the VDI image FILE,\n"
 	      "starting at OFFSET, read as zeros.  In a dynamic image the blocks\n"

@@ -53,8 +53,14 @@ void lib_error(int err, const char *fmt, ...)
 
 	progress_break_line();
 	if (msg && *msg) {
+		static const char explicit[] = "name it explicitly";
+		size_t n = strlen(msg), e = sizeof(explicit) - 1;
+
 		prefix(msg);
-		fprintf(stderr, "%s\n", msg);
+		/* Every command that opens a chain takes -b: say so. */
+		fprintf(stderr, "%s%s\n", msg,
+			n >= e && !strcmp(msg + n - e, explicit)
+			? " with -b PARENT" : "");
 		return;
 	}
 	va_start(ap, fmt);
@@ -317,4 +323,21 @@ void json_string(FILE *f, const char *s)
 		p += n;
 	}
 	fputc('"', f);
+}
+
+void text_escaped(FILE *f, const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		switch (*p) {
+		case '\\': fputs("\\\\", f); break;
+		case '\n': fputs("\\n", f); break;
+		case '\r': fputs("\\r", f); break;
+		case '\t': fputs("\\t", f); break;
+		default:
+			if (*p < 0x20 || *p == 0x7f)
+				fprintf(f, "\\x%02x", *p);
+			else
+				fputc(*p, f);
+		}
+	}
 }

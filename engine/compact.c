@@ -365,6 +365,13 @@ out_unlock:
 int vdi_compact(const char *path, struct vdi_compact_result *res,
 		vdi_progress_fn progress, void *opaque)
 {
+	return vdi_compact_chain(path, NULL, 0, res, progress, opaque);
+}
+
+int vdi_compact_chain(const char *path, const char *const *parents,
+		      size_t nparents, struct vdi_compact_result *res,
+		      vdi_progress_fn progress, void *opaque)
+{
 	struct vdi_image *img;
 	struct vdi_check_result cr;
 	struct freed freed = { 0 };
@@ -374,7 +381,7 @@ int vdi_compact(const char *path, struct vdi_compact_result *res,
 	int ret;
 
 	memset(res, 0, sizeof(*res));
-	ret = vdi_open(path, 0, &img);
+	ret = vdi_open_chain(path, 0, parents, nparents, &img);
 	if (ret < 0)
 		return ret;
 	if (img->hdr.type == VDI_TYPE_STATIC) {

@@ -351,6 +351,12 @@ int vdi_compact(const char *path, struct vdi_compact_result *res,
  * the call.  Static images: nothing to do.  res->zero_blocks counts the
  * blocks freed. */
 int vdi_reclaim(struct vdi_image *img, struct vdi_compact_result *res);
+/* vdi_compact of a differencing image whose parents are named as for
+ * vdi_open_chain (NULL entries and levels past `nparents`: looked for
+ * next to their child). */
+int vdi_compact_chain(const char *path, const char *const *parents,
+		      size_t nparents, struct vdi_compact_result *res,
+		      vdi_progress_fn progress, void *opaque);
 
 #define VDI_RESIZE_SHRINK 0x1u /* allow a smaller size */
 

@@ -53,7 +53,7 @@ cp "$T/clean.vdi" "$T/range.vdi"
 poke "$T/range.vdi" 5 100
 sum_before=$(sha256sum <"$T/range.vdi")
 exits "out-of-range entry" 2 "$VDI" check "$T/range.vdi"
-grep -q 'errors were found on the image' "$T/last.out"
+grep -Eq '(errors were|error was) found on the image' "$T/last.out"
 _result $? "human output reports errors"
 grep -q 'block 5' "$T/last.out"
 _result $? "a problem line names block 5"
