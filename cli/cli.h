@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <vdi.h>
 
@@ -36,6 +37,11 @@ struct range_command {
 	int (*run)(struct vdi_image *img, uint64_t offset, uint64_t len);
 };
 int range_command(int argc, char **argv, const struct range_command *cmd);
+
+/* vdi convert --output=json (report.c). */
+void convert_report_json(const char *src, const char *src_fmt,
+			 const char *dst, const char *dst_fmt, uint64_t size,
+			 double seconds);
 
 /* ---- Differencing images (chain.c) ---- */
 
@@ -179,6 +185,10 @@ void print_alignment_hint(const char *path, const struct vdi_info *in);
 /* Write text from an image on one line: a newline as \n, a backslash as
  * \\, other control characters as \xHH. */
 void text_escaped(FILE *f, const char *s);
+
+/* Wall-clock time of an operation, for the "seconds" of JSON reports. */
+void timer_start(struct timespec *t0);
+double timer_seconds(const struct timespec *t0);
 
 /* Write `s` as a JSON string literal (quotes included). */
 void json_string(FILE *f, const char *s);

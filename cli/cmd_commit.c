@@ -9,7 +9,7 @@
 
 static void help(void)
 {
-	fputs("Usage: vdi commit [-p] [-q] [-d] [-b BASE] FILE\n"
+	fputs("Usage: vdi commit [-p] [-q] [-d] [--output=human|json] [-b BASE] FILE\n"
 	      "\n"
 	      "Write the changes held by the differencing image FILE into its\n"
 	      "parent: its data blocks over the parent's, its zero blocks as\n"
@@ -29,6 +29,7 @@ static void help(void)
 	      "               emptied\n"
 	      "  -p           show a progress bar on standard error\n"
 	      "  -q           quiet: no progress bar, no message\n"
+	      "  --output=FMT report as human (default) or json\n"
 	      "  -f vdi       accepted for qemu-img compatibility\n"
 	      "  -h, --help   show this help\n", stdout);
 }
@@ -76,14 +77,19 @@ static int base_is_deeper(const char *path, const char *base)
 	return ret;
 }
 
+enum { OPT_OUTPUT = 256 };
+
 /* The library gives the block it is at and the block count. */
 int cmd_commit(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "parent", required_argument, NULL, 'b' },
+		{ "output", required_argument, NULL, OPT_OUTPUT },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	enum output_format fmt = OUTPUT_HUMAN;
+	struct timespec t0;
 	struct progress prog;
 	bool show_progress = false, quiet = false;
 	const char *path, *parent = NULL;
@@ -97,6 +103,10 @@ int cmd_commit(int argc, char **argv)
 			parent = optarg;
 			break;
 		case 'd':
+			break;
+		case OPT_OUTPUT:
+			if (parse_output("commit", optarg, &fmt) < 0)
+				return EXIT_FAIL;
 			break;
 		case 'f':
 			if (require_vdi_format("commit", optarg) < 0)
@@ -126,6 +136,7 @@ int cmd_commit(int argc, char **argv)
 
 	if (parent && base_is_deeper(path, parent) < 0)
 		return EXIT_FAIL;
+	timer_start(&t0);
 	progress_init(&prog, show_progress && !quiet, 1);
 	ret = vdi_commit(path, parent, progress_callback, &prog);
 	progress_finish(&prog, ret == 0);
@@ -133,7 +144,17 @@ int cmd_commit(int argc, char **argv)
 		lib_error(ret, "commit: cannot commit %s", path);
 		return EXIT_FAIL;
 	}
-	if (!quiet)
+	if (!quiet && fmt == OUTPUT_JSON) {
+		fputs("{\n    \"filename\": ", stdout);
+		json_string(stdout, path);
+		if (parent) {
+			fputs(",\n    \"base\": ", stdout);
+			json_string(stdout, parent);
+		}
+		printf(",\n    \"committed\": true,\n"
+		       "    \"seconds\": %.6f\n}\n", timer_seconds(&t0));
+	} else if (!quiet) {
 		puts("Image committed.");
+	}
 	return 0;
 }

@@ -22,13 +22,13 @@
 #define DEFAULT_DEPTH 16u
 #define MAX_DEPTH 64u
 
-enum { OPT_FORCE = 256 };
+enum { OPT_FORCE = 256, OPT_OUTPUT };
 
 static void help(void)
 {
 	fputs("Usage: vdi convert [-p] [-q] [-f raw|vdi] [-O raw|vdi]\n"
-	      "                   [-o OPTIONS]... [-m DEPTH] [-b PARENT]\n"
-	      "                   [--force] SRC DST\n"
+	      "                   [-o OPTIONS]... [-m DEPTH] [--output=human|json]\n"
+	      "                   [-b PARENT]... [--force] SRC DST\n"
 	      "\n"
 	      "Copy the virtual disk of SRC into a new file DST.  A\n"
 	      "differencing SRC is read through its chain of parents: DST is a\n"
@@ -58,6 +58,8 @@ static void help(void)
 	      "  --force      replace an existing DST\n"
 	      "  -p           show a progress bar on standard error\n"
 	      "  -q           quiet: no progress bar\n"
+	      "  --output=FMT human (default): nothing; json: a report of\n"
+	      "               the copy when done\n"
 	      "  -h, --help   show this help\n", stdout);
 }
 
@@ -458,9 +460,12 @@ int cmd_convert(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "parent", required_argument, NULL, 'b' },
 		{ "force", no_argument, NULL, OPT_FORCE },
+		{ "output", required_argument, NULL, OPT_OUTPUT },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	enum output_format report = OUTPUT_HUMAN;
+	struct timespec t0;
 	enum image_format in_fmt = FORMAT_PROBE, out_fmt = FORMAT_RAW;
 	struct parents parents = { 0 };
 	struct image_opts io = { 0 };
@@ -478,6 +483,10 @@ int cmd_convert(int argc, char **argv)
 		switch (ch) {
 		case 'b':
 			if (add_parent("convert", &parents, optarg) < 0)
+				return EXIT_FAIL;
+			break;
+		case OPT_OUTPUT:
+			if (parse_output("convert", optarg, &report) < 0)
 				return EXIT_FAIL;
 			break;
 		case 'f':
@@ -555,6 +564,7 @@ int cmd_convert(int argc, char **argv)
 	     check_not_in_chain(src_path, dst_path, c.src) < 0) ||
 	    dest_claim("convert", dst_path, force, &d) < 0)
 		goto out;
+	timer_start(&t0);
 
 	fd = tmpfile_create(dst_path);
 	if (fd < 0)
@@ -591,6 +601,10 @@ int cmd_convert(int argc, char **argv)
 		goto out;
 	if (tmpfile_commit(dst_path) < 0)
 		goto out;
+	if (report == OUTPUT_JSON && !quiet)
+		convert_report_json(src_path, in_fmt == FORMAT_VDI ? "vdi" : "raw",
+				    dst_path, out_fmt == FORMAT_VDI ? "vdi" : "raw",
+				    c.size, timer_seconds(&t0));
 	status = 0;
 out:
 	/* abort() waits for what is in flight before the buffers go. */

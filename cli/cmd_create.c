@@ -8,14 +8,16 @@
 
 #include "cli.h"
 
-enum { OPT_FORCE = 256 };
+enum { OPT_FORCE = 256, OPT_OUTPUT };
 
 static void help(void)
 {
-	fputs("Usage: vdi create [-q] [--force] [-o OPTIONS]... FILE SIZE\n"
-	      "       vdi create [-q] [--force] [-o OPTIONS]... -b PARENT "
-	      "[-F vdi]\n"
-	      "                  FILE [SIZE]\n"
+	fputs("Usage: vdi create [-q] [--force] [--output=human|json] "
+	      "[-o OPTIONS]...\n"
+	      "                  FILE SIZE\n"
+	      "       vdi create [-q] [--force] [--output=human|json] "
+	      "[-o OPTIONS]...\n"
+	      "                  -b PARENT [-F vdi] FILE [SIZE]\n"
 	      "\n"
 	      "Create the VDI image FILE holding a disk of SIZE bytes (rounded\n"
 	      "up to 512).  SIZE takes a K, M, G, T, P or E suffix (powers of\n"
@@ -37,6 +39,8 @@ static void help(void)
 	      "  -F vdi       the format of PARENT (only vdi)\n"
 	      "  --force      replace an existing FILE\n"
 	      "  -f vdi       accepted for qemu-img compatibility\n"
+	      "  --output=FMT human (default): a 'Formatting' line first, as\n"
+	      "               qemu-img; json: what was made, afterwards\n"
 	      "  -q           quiet: print nothing on success\n"
 	      "  -h, --help   show this help\n"
 	      "\n", stdout);
@@ -94,17 +98,38 @@ static int check_not_in_chain(const char *path, const char *parent)
 	return ret;
 }
 
+static void print_json(const char *path, uint64_t size, uint32_t block_size,
+		       bool is_static, const char *parent, double seconds)
+{
+	fputs("{\n    \"filename\": ", stdout);
+	json_string(stdout, path);
+	printf(",\n    \"format\": \"vdi\",\n"
+	       "    \"virtual-size\": %" PRIu64 ",\n"
+	       "    \"cluster-size\": %" PRIu32 ",\n"
+	       "    \"static\": %s,\n", (size + 511) & ~(uint64_t)511,
+	       block_size, is_static ? "true" : "false");
+	if (parent) {
+		fputs("    \"backing-filename\": ", stdout);
+		json_string(stdout, parent);
+		fputs(",\n    \"backing-filename-format\": \"vdi\",\n", stdout);
+	}
+	printf("    \"seconds\": %.6f\n}\n", seconds);
+}
+
 int cmd_create(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "parent", required_argument, NULL, 'b' },
 		{ "force", no_argument, NULL, OPT_FORCE },
+		{ "output", required_argument, NULL, OPT_OUTPUT },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct image_opts io = { 0 };
 	struct vdi_create_opts co;
 	struct dest d = { .lock_fd = -1 };
+	enum output_format fmt = OUTPUT_HUMAN;
+	struct timespec t0;
 	bool quiet = false, force = false, have_size;
 	uint64_t size = 0;
 	uint32_t block_size;
@@ -138,6 +163,10 @@ int cmd_create(int argc, char **argv)
 			break;
 		case OPT_FORCE:
 			force = true;
+			break;
+		case OPT_OUTPUT:
+			if (parse_output("create", optarg, &fmt) < 0)
+				goto out;
 			break;
 		case 'q':
 			quiet = true;
@@ -201,7 +230,7 @@ int cmd_create(int argc, char **argv)
 		if (io.block_size)
 			block_size = io.block_size;
 	}
-	if (!quiet) {
+	if (!quiet && fmt == OUTPUT_HUMAN) {
 		printf("Formatting '%s', fmt=vdi size=%llu static=%s "
 		       "block_size=%u", path, (unsigned long long)size,
 		       io.is_static ? "on" : "off", block_size);
@@ -210,6 +239,7 @@ int cmd_create(int argc, char **argv)
 		putchar('\n');
 		fflush(stdout);
 	}
+	timer_start(&t0);
 	ret = vdi_create(path, size, &co);
 	if (ret < 0) {
 		lib_error(ret, "create: cannot create %s", path);
@@ -222,6 +252,9 @@ int cmd_create(int argc, char **argv)
 			strerror(errno));
 		goto out;
 	}
+	if (!quiet && fmt == OUTPUT_JSON)
+		print_json(path, size, block_size, io.is_static, parent,
+			   timer_seconds(&t0));
 	status = 0;
 out:
 	dest_release(&d);

@@ -8,12 +8,14 @@
 
 #include "cli.h"
 
-enum { OPT_ALL = 256 };
+enum { OPT_ALL = 256, OPT_OUTPUT };
 
 static void help(void)
 {
-	fputs("Usage: vdi discard [-q] [-b PARENT]... FILE OFFSET LENGTH\n"
-	      "       vdi discard [-q] [-b PARENT]... --all FILE\n"
+	fputs("Usage: vdi discard [-p] [-q] [--output=human|json] [-b PARENT]...\n"
+	      "                   FILE OFFSET LENGTH\n"
+	      "       vdi discard [-p] [-q] [--output=human|json] [-b PARENT]...\n"
+	      "                   --all FILE\n"
 	      "\n"
 	      "Discard LENGTH bytes of the virtual disk of the VDI image FILE,\n"
 	      "starting at OFFSET, as a TRIM from a guest would: the range reads\n"
@@ -31,6 +33,8 @@ static void help(void)
 	      "               the parent of the differencing image FILE\n"
 	      "               (default: looked for next to FILE); once per\n"
 	      "               level: the parent, its parent...\n"
+	      "  -p           show a progress bar on standard error\n"
+	      "  --output=FMT report as human (default) or json\n"
 	      "  -f vdi       accepted for qemu-img compatibility\n"
 	      "  -q           quiet: print nothing on success\n"
 	      "  -h, --help   show this help\n", stdout);
@@ -61,16 +65,40 @@ static int64_t mapped_blocks(struct vdi_image *img, const char *path)
 	return in.blocks_mapped;
 }
 
+/* The range in steps of 256 MiB, for the progress bar: each step is a
+ * whole call, so an error stops at a step's start. */
+static int run_in_steps(struct vdi_image *img,
+			const struct range_command *cmd, uint64_t offset,
+			uint64_t length, struct progress *prog)
+{
+	const uint64_t step = 256ull << 20;
+	uint64_t done = 0;
+	int ret = 0;
+
+	while (done < length && ret == 0) {
+		uint64_t n = length - done < step ? length - done : step;
+
+		ret = cmd->run(img, offset + done, n);
+		done += n;
+		progress_update(prog, done);
+	}
+	return ret;
+}
+
 int range_command(int argc, char **argv, const struct range_command *cmd)
 {
 	static const struct option longopts[] = {
 		{ "all", no_argument, NULL, OPT_ALL },
+		{ "output", required_argument, NULL, OPT_OUTPUT },
 		{ "parent", required_argument, NULL, 'b' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct vdi_image *img = NULL;
-	bool quiet = false, all = false;
+	bool quiet = false, all = false, show_progress = false;
+	enum output_format fmt = OUTPUT_HUMAN;
+	struct progress prog;
+	struct timespec t0;
 	uint64_t offset = 0, length = 0, disk;
 	int64_t before, after;
 	struct parents parents = { 0 };
@@ -79,7 +107,7 @@ int range_command(int argc, char **argv, const struct range_command *cmd)
 	int c, ret, want, status = EXIT_FAIL;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":f:b:qh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":f:b:pqh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'b':
 			if (add_parent(cmd->name, &parents, optarg) < 0)
@@ -87,6 +115,13 @@ int range_command(int argc, char **argv, const struct range_command *cmd)
 			break;
 		case OPT_ALL:
 			all = true;
+			break;
+		case OPT_OUTPUT:
+			if (parse_output(cmd->name, optarg, &fmt) < 0)
+				return EXIT_FAIL;
+			break;
+		case 'p':
+			show_progress = true;
 			break;
 		case 'f':
 			if (require_vdi_format(cmd->name, optarg) < 0)
@@ -140,16 +175,19 @@ int range_command(int argc, char **argv, const struct range_command *cmd)
 	before = mapped_blocks(img, path);
 	if (before < 0)
 		goto out;
+	timer_start(&t0);
 	if (length) {
 		struct vdi_compact_result cres;
 
 		/* The blocks punched out keep their slots until
 		 * vdi_reclaim moves the last blocks into them. */
-		ret = cmd->run(img, offset, length);
+		progress_init(&prog, show_progress && !quiet, length);
+		ret = run_in_steps(img, cmd, offset, length, &prog);
 		if (ret == 0)
 			ret = vdi_flush(img);
 		if (ret == 0)
 			ret = vdi_reclaim(img, &cres);
+		progress_finish(&prog, ret == 0);
 		if (ret < 0) {
 			lib_error(ret, "%s: %s: cannot %s %" PRIu64 " bytes at "
 				  "offset %" PRIu64, cmd->name, path,
@@ -166,7 +204,17 @@ int range_command(int argc, char **argv, const struct range_command *cmd)
 		lib_error(ret, "%s: cannot close %s", cmd->name, path);
 		goto out;
 	}
-	if (!quiet) {
+	if (!quiet && fmt == OUTPUT_JSON) {
+		fputs("{\n    \"filename\": ", stdout);
+		json_string(stdout, path);
+		printf(",\n    \"operation\": \"%s\",\n"
+		       "    \"offset\": %" PRIu64 ",\n"
+		       "    \"length\": %" PRIu64 ",\n"
+		       "    \"blocks-mapped-before\": %" PRId64 ",\n"
+		       "    \"blocks-mapped-after\": %" PRId64 ",\n"
+		       "    \"seconds\": %.6f\n}\n", cmd->name, offset, length,
+		       before, after, timer_seconds(&t0));
+	} else if (!quiet) {
 		int64_t freed = before > after ? before - after : 0;
 
 		format_size(a, sizeof(a), length);

@@ -6,11 +6,12 @@
 
 #include "cli.h"
 
-enum { OPT_SHRINK = 256 };
+enum { OPT_SHRINK = 256, OPT_OUTPUT };
 
 static void help(void)
 {
-	fputs("Usage: vdi resize [--shrink] [-q] [-b PARENT]... FILE [+|-]SIZE\n"
+	fputs("Usage: vdi resize [--shrink] [-q] [--output=human|json] [-b PARENT]...\n"
+	      "                  FILE [+|-]SIZE\n"
 	      "\n"
 	      "Change the virtual size of the VDI image FILE (dynamic or static)\n"
 	      "to SIZE bytes, or grow it by +SIZE or shrink it by -SIZE.  SIZE\n"
@@ -32,6 +33,7 @@ static void help(void)
 	      "               accepted as by the other commands: FILE is\n"
 	      "               checked to be no differencing image without\n"
 	      "               its parents being opened\n"
+	      "  --output=FMT report as human (default) or json\n"
 	      "  -f vdi       accepted for qemu-img compatibility\n"
 	      "  -q           quiet: print nothing on success\n"
 	      "  -h, --help   show this help\n", stdout);
@@ -78,12 +80,15 @@ int cmd_resize(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "shrink", no_argument, NULL, OPT_SHRINK },
+		{ "output", required_argument, NULL, OPT_OUTPUT },
 		{ "parent", required_argument, NULL, 'b' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path, *size_arg = NULL;
 	struct parents parents = { 0 };
+	enum output_format fmt = OUTPUT_HUMAN;
+	struct timespec t0;
 	bool quiet = false, shrink = false;
 	uint64_t cur, delta, size;
 	char a[32], b[32];
@@ -107,6 +112,10 @@ int cmd_resize(int argc, char **argv)
 		switch (c) {
 		case OPT_SHRINK:
 			shrink = true;
+			break;
+		case OPT_OUTPUT:
+			if (parse_output("resize", optarg, &fmt) < 0)
+				return EXIT_FAIL;
 			break;
 		case 'f':
 			if (strcmp(optarg, "vdi")) {
@@ -185,12 +194,21 @@ int cmd_resize(int argc, char **argv)
 			b);
 		return EXIT_FAIL;
 	}
+	timer_start(&t0);
 	ret = vdi_resize(path, size, shrink ? VDI_RESIZE_SHRINK : 0);
 	if (ret < 0) {
 		lib_error(ret, "resize: cannot resize %s", path);
 		return EXIT_FAIL;
 	}
-	if (!quiet)
+	if (!quiet && fmt == OUTPUT_JSON) {
+		fputs("{\n    \"filename\": ", stdout);
+		json_string(stdout, path);
+		printf(",\n    \"old-size\": %" PRIu64 ",\n"
+		       "    \"virtual-size\": %" PRIu64 ",\n"
+		       "    \"seconds\": %.6f\n}\n", cur,
+		       (size + 511) & ~(uint64_t)511, timer_seconds(&t0));
+	} else if (!quiet) {
 		puts("Image resized.");
+	}
 	return 0;
 }

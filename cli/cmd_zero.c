@@ -5,8 +5,10 @@
 
 static void help(void)
 {
-	fputs("Usage: vdi zero [-q] [-b PARENT]... FILE OFFSET LENGTH\n"
-	      "       vdi zero [-q] [-b PARENT]... --all FILE\n"
+	fputs("Usage: vdi zero [-p] [-q] [--output=human|json] [-b PARENT]...\n"
+	      "                FILE OFFSET LENGTH\n"
+	      "       vdi zero [-p] [-q] [--output=human|json] [-b PARENT]...\n"
+	      "                --all FILE\n"
 	      "\n"
 	      "Make LENGTH bytes of the virtual disk of the VDI image FILE,\n"
 	      "starting at OFFSET, read as zeros.  In a dynamic image the blocks\n"
@@ -20,6 +22,8 @@ static void help(void)
 	      "  -b, --parent=PARENT\n"
 	      "               the parent of the differencing image FILE\n"
 	      "               (default: looked for next to FILE)\n"
+	      "  -p           show a progress bar on standard error\n"
+	      "  --output=FMT report as human (default) or json\n"
 	      "  -f vdi       accepted for qemu-img compatibility\n"
 	      "  -q           quiet: print nothing on success\n"
 	      "  -h, --help   show this help\n", stdout);

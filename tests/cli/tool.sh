@@ -79,4 +79,27 @@ ok "info of a multi-line description" "$VDI" info "$T/d.vdi"
 is "the description is one line, escaped" "$(grep '^    description:' "$T/last.out")" \
 	'    description: two\nlines\\and\ttab'
 
+# --output=json: one JSON document on stdout, saying what was done.
+ok "create --output=json" "$VDI" create --output=json -o static "$T/j.vdi" 3M
+is "create: the virtual size" "$(json_get "$T/last.out" '" ".join(map(str, (j["virtual-size"], j["static"], j["seconds"] >= 0)))')" "3145728 True True"
+ok "convert --output=json" "$VDI" convert --output=json -O raw "$T/j.vdi" "$T/j.raw"
+is "convert: what, from what, how big" \
+	"$(json_get "$T/last.out" '" ".join(map(str, (j["format"], j["source-format"], j["virtual-size"])))')" "raw vdi 3145728"
+ok "resize --output=json" "$VDI" resize --output=json "$T/j.vdi" +1M
+is "resize: old and new size" "$(json_get "$T/last.out" '" ".join(map(str, (j["old-size"], j["virtual-size"])))')" "3145728 4194304"
+"$VDI" create -q "$T/z.vdi" 600M
+"$QEMU_IO" -f vdi -c 'write -P 7 0 3M' "$T/z.vdi" >/dev/null
+ok "discard --output=json -p" "$VDI" discard --output=json -p "$T/z.vdi" 1M 2M
+is "discard: the blocks before and after" \
+	"$(json_get "$T/last.out" '" ".join(map(str, (j["operation"], j["blocks-mapped-before"], j["blocks-mapped-after"])))')" "discard 3 1"
+grep -q '100.0%' "$T/last.err"
+_result $? "discard -p draws the bar to 100%"
+ok "zero --all -p --output=json" "$VDI" zero --all -p --output=json "$T/z.vdi"
+is "zero --all: the whole disk, nothing left" \
+	"$(json_get "$T/last.out" '" ".join(map(str, (j["length"], j["blocks-mapped-after"])))')" "629145600 0"
+is "zero -p: the bar moves in steps" "$(tr '\r' '\n' <"$T/last.err" | grep -c '%$')" 4
+"$VDI" create -q -b "$T/z.vdi" "$T/zs.vdi"
+ok "commit --output=json" "$VDI" commit --output=json -p "$T/zs.vdi"
+is "commit: done" "$(json_get "$T/last.out" 'j["committed"]')" True
+
 done_testing
