@@ -27,6 +27,8 @@ int cmd_resize(int argc, char **argv);
 int cmd_discard(int argc, char **argv);
 int cmd_zero(int argc, char **argv);
 int cmd_commit(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
+int cmd_measure(int argc, char **argv);
 
 /* vdi discard and vdi zero (cmd_discard.c): parse [-q] FILE OFFSET LENGTH
  * or --all FILE, check the range, run `run` on it and report. */

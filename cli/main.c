@@ -27,6 +27,7 @@ static const struct command {
 	{ "discard", cmd_discard, "discard a range of the disk (reads as zeros)" },
 	{ "zero", cmd_zero, "make a range of the disk read as zeros" },
 	{ "commit", cmd_commit, "merge a differencing image into its parent" },
+	{ "compare", cmd_compare, "tell whether two disks read the same" },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

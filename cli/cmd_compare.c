@@ -1,0 +1,303 @@
+/* vdi compare: do two disks read the same?  qemu-img compare's contract:
+ * exit 0 identical, 1 different (the first differing 512-byte sector
+ * named), 2 on error; raw and VDI inputs in any mix; a size difference
+ * is allowed when the longer disk's tail reads as zeros, unless -s
+ * (strict), which also wants the same allocation: data stored in one
+ * where the other has none is a difference even when it is zeros. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+#define EXIT_DIFFERENT 1
+#define EXIT_ERROR 2
+#define STEP (1u << 20)
+
+static void help(void)
+{
+	fputs("Usage: vdi compare [-f FMT] [-F FMT] [-s] [-p] [-q] FILE1 FILE2\n"
+	      "\n"
+	      "Compare the disks of FILE1 and FILE2, each a raw file or a VDI\n"
+	      "image (a differencing image is read through its parents), as\n"
+	      "qemu-img compare does.  Prints 'Images are identical.' or the\n"
+	      "first 512-byte sector that differs.  Disks of different sizes\n"
+	      "are identical when the longer one reads as zeros past the end\n"
+	      "of the shorter.\n"
+	      "\n"
+	      "  -f FMT       the format of FILE1: raw or vdi (default: probed)\n"
+	      "  -F FMT       the format of FILE2\n"
+	      "  -s           strict: sizes must match, and so must where data\n"
+	      "               is stored (a raw file stores data everywhere)\n"
+	      "  -p           show a progress bar on standard error\n"
+	      "  -q           quiet: print nothing, only set the exit status\n"
+	      "  -h, --help   show this help\n"
+	      "\n"
+	      "Exit status: 0 identical, 1 different, 2 an error.\n", stdout);
+}
+
+struct input {
+	const char *path;
+	bool is_vdi;
+	int fd;                 /* raw */
+	struct vdi_image *img;  /* vdi */
+	uint64_t size;
+	unsigned char *buf;
+};
+
+static int parse_format(const char *text, int *out)
+{
+	if (!strcmp(text, "raw") || !strcmp(text, "vdi")) {
+		*out = !strcmp(text, "vdi");
+		return 0;
+	}
+	die_msg("compare: unknown format '%s': use raw or vdi", text);
+	return -1;
+}
+
+/* A VDI image has its signature at 0x40; anything else is raw. */
+static int probe(const char *path, bool *is_vdi)
+{
+	static const unsigned char sig[4] = { 0x7f, 0x10, 0xda, 0xbe };
+	unsigned char b[4];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0) {
+		die_msg("compare: cannot open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	n = pread(fd, b, sizeof(b), 0x40);
+	close(fd);
+	*is_vdi = n == (ssize_t)sizeof(b) && !memcmp(b, sig, sizeof(sig));
+	return 0;
+}
+
+static int open_input(struct input *in, const char *path, int fmt)
+{
+	struct stat st;
+
+	in->path = path;
+	in->fd = -1;
+	if (fmt < 0 && probe(path, &in->is_vdi) < 0)
+		return -1;
+	if (fmt >= 0)
+		in->is_vdi = fmt;
+	in->buf = malloc(STEP);
+	if (!in->buf) {
+		die_msg("out of memory");
+		return -1;
+	}
+	if (in->is_vdi) {
+		if (open_chain("compare", path, NULL, VDI_OPEN_RDONLY, false,
+			       &in->img) < 0)
+			return -1;
+		in->size = vdi_get_size(in->img);
+		return 0;
+	}
+	in->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (in->fd < 0 || fstat(in->fd, &st) < 0) {
+		die_msg("compare: cannot open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	in->size = (uint64_t)st.st_size;
+	return 0;
+}
+
+static void close_input(struct input *in)
+{
+	if (in->fd >= 0)
+		close(in->fd);
+	vdi_close(in->img);
+	free(in->buf);
+}
+
+/* How far from `off` (at most `max`) the allocation stays the same, and
+ * whether data is stored there (qemu's "allocated"): a raw file stores
+ * it everywhere, a VDI chain where some image holds a data block. */
+static int status(struct input *in, uint64_t off, uint64_t max,
+		  uint64_t *len, bool *data)
+{
+	struct chain_extent ce;
+
+	if (!in->is_vdi) {
+		*len = max;
+		*data = true;
+		return 0;
+	}
+	if (chain_extent("compare", in->img, off, max, &ce) < 0)
+		return -1;
+	*len = ce.length;
+	*data = ce.kind == VDI_EXTENT_DATA;
+	return 0;
+}
+
+static int read_at(struct input *in, uint64_t off, size_t len)
+{
+	ssize_t n;
+
+	if (in->is_vdi) {
+		n = vdi_pread(in->img, in->buf, len, off);
+		if (n < 0) {
+			lib_error((int)n, "compare: %s: read at %" PRIu64,
+				  in->path, off);
+			return -1;
+		}
+		return 0;
+	}
+	for (size_t done = 0; done < len; done += (size_t)n) {
+		n = pread(in->fd, in->buf + done, len - done,
+			  (off_t)(off + done));
+		if (n <= 0) {
+			die_msg("compare: %s: read at %" PRIu64 ": %s",
+				in->path, off + done,
+				n ? strerror(errno) : "unexpected end of file");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Offset of the 512-byte sector holding the first byte that differs
+ * (b NULL: the first byte that is not zero), or UINT64_MAX. */
+static uint64_t first_diff(const unsigned char *a, const unsigned char *b,
+			   size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (a[i] != (b ? b[i] : 0))
+			return i & ~(uint64_t)511;
+	return UINT64_MAX;
+}
+
+/* Compare [off, end): 0 same, 1 different (*where set), -1 error.  With
+ * one input only (b NULL), the range must read as zeros. */
+static int compare_range(struct input *a, struct input *b, uint64_t off,
+			 uint64_t end, bool strict, struct progress *prog,
+			 uint64_t *where)
+{
+	while (off < end) {
+		uint64_t max = end - off < STEP ? end - off : STEP;
+		uint64_t la, lb = max, d;
+		bool da, db = false;
+
+		if (status(a, off, max, &la, &da) < 0 ||
+		    (b && status(b, off, max, &lb, &db) < 0))
+			return -1;
+		max = la < lb ? la : lb;
+		if (b && strict && da != db) {
+			*where = off;
+			return 2;
+		}
+		if (da || db) {
+			if ((da && read_at(a, off, (size_t)max) < 0) ||
+			    (db && read_at(b, off, (size_t)max) < 0))
+				return -1;
+			if (da && db)
+				d = first_diff(a->buf, b->buf, (size_t)max);
+			else
+				d = first_diff(da ? a->buf : b->buf, NULL,
+					       (size_t)max);
+			if (d != UINT64_MAX) {
+				*where = off + d;
+				return 1;
+			}
+		}
+		off += max;
+		progress_update(prog, off);
+	}
+	return 0;
+}
+
+int cmd_compare(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct input a = { .fd = -1 }, b = { .fd = -1 };
+	bool strict = false, quiet = false, show_progress = false;
+	struct progress prog;
+	uint64_t common, where = 0;
+	int fa = -1, fb = -1, c, ret, status = EXIT_ERROR;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":f:F:spqh", longopts,
+				NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			if (parse_format(optarg, &fa) < 0)
+				return EXIT_ERROR;
+			break;
+		case 'F':
+			if (parse_format(optarg, &fb) < 0)
+				return EXIT_ERROR;
+			break;
+		case 's':
+			strict = true;
+			break;
+		case 'p':
+			show_progress = true;
+			break;
+		case 'q':
+			quiet = true;
+			break;
+		case 'h':
+			help();
+			return 0;
+		default:
+			option_error("compare", c, argv);
+			return EXIT_ERROR;
+		}
+	}
+	if (argc - optind != 2) {
+		usage_error("compare", argc - optind < 2
+			    ? "expected FILE1 and FILE2"
+			    : "too many arguments: expected FILE1 and FILE2");
+		return EXIT_ERROR;
+	}
+	if (open_input(&a, argv[optind], fa) < 0 ||
+	    open_input(&b, argv[optind + 1], fb) < 0)
+		goto out;
+
+	if (a.size != b.size) {
+		if (strict) {
+			if (!quiet)
+				puts("Strict mode: Image size mismatch!");
+			status = EXIT_DIFFERENT;
+			goto out;
+		}
+		if (!quiet)
+			puts("Warning: Image size mismatch!");
+	}
+	common = a.size < b.size ? a.size : b.size;
+	progress_init(&prog, show_progress && !quiet,
+		      a.size > b.size ? a.size : b.size);
+	ret = compare_range(&a, &b, 0, common, strict, &prog, &where);
+	/* Past the shorter disk the longer must read as zeros. */
+	if (ret == 0 && a.size != b.size)
+		ret = compare_range(a.size > b.size ? &a : &b, NULL, common,
+				    a.size > b.size ? a.size : b.size, false,
+				    &prog, &where);
+	progress_finish(&prog, ret == 0);
+	if (ret < 0)
+		goto out;
+	status = ret ? EXIT_DIFFERENT : 0;
+	if (quiet)
+		goto out;
+	if (ret == 2)
+		printf("Strict mode: Offset %" PRIu64 " block status "
+		       "mismatch!\n", where);
+	else if (ret == 1)
+		printf("Content mismatch at offset %" PRIu64 "!\n", where);
+	else
+		puts("Images are identical.");
+out:
+	close_input(&a);
+	close_input(&b);
+	return status;
+}
