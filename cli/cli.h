@@ -45,6 +45,31 @@ void convert_report_json(const char *src, const char *src_fmt,
 			 const char *dst, const char *dst_fmt, uint64_t size,
 			 double seconds);
 
+/* The inputs of vdi compare and vdi measure (input.c): a raw file or a
+ * VDI image (through its parents), read in steps of at most INPUT_STEP. */
+#define INPUT_STEP (1u << 20)
+struct input {
+	const char *path;
+	bool is_vdi;
+	int fd;                 /* raw */
+	struct vdi_image *img;  /* vdi */
+	uint64_t size;
+	unsigned char *buf;
+};
+
+/* Open `path` as raw (fmt 0), VDI (1) or what its first bytes say (-1).
+ * 0, or -1 after a message; close_input() either way. */
+int open_input(struct input *in, const char *path, int fmt);
+void close_input(struct input *in);
+/* How far from `off` (at most `max`) the allocation stays the same, and
+ * whether data is stored there (qemu's "allocated"): a raw file stores it
+ * everywhere, a VDI chain where some image holds a data block.  0 or -1
+ * after a message. */
+int input_status(struct input *in, uint64_t off, uint64_t max,
+		 uint64_t *len, bool *data);
+/* Read `len` (at most INPUT_STEP) bytes at `off` into in->buf. */
+int input_read(struct input *in, uint64_t off, size_t len);
+
 /* ---- Differencing images (chain.c) ---- */
 
 /* The -b PARENT option that names the parent of a differencing image is

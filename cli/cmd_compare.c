@@ -17,7 +17,6 @@
 
 #define EXIT_DIFFERENT 1
 #define EXIT_ERROR 2
-#define STEP (1u << 20)
 
 static void help(void)
 {
@@ -41,15 +40,6 @@ static void help(void)
 	      "Exit status: 0 identical, 1 different, 2 an error.\n", stdout);
 }
 
-struct input {
-	const char *path;
-	bool is_vdi;
-	int fd;                 /* raw */
-	struct vdi_image *img;  /* vdi */
-	uint64_t size;
-	unsigned char *buf;
-};
-
 static int parse_format(const char *text, int *out)
 {
 	if (!strcmp(text, "raw") || !strcmp(text, "vdi")) {
@@ -58,109 +48,6 @@ static int parse_format(const char *text, int *out)
 	}
 	die_msg("compare: unknown format '%s': use raw or vdi", text);
 	return -1;
-}
-
-/* A VDI image has its signature at 0x40; anything else is raw. */
-static int probe(const char *path, bool *is_vdi)
-{
-	static const unsigned char sig[4] = { 0x7f, 0x10, 0xda, 0xbe };
-	unsigned char b[4];
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0) {
-		die_msg("compare: cannot open %s: %s", path, strerror(errno));
-		return -1;
-	}
-	n = pread(fd, b, sizeof(b), 0x40);
-	close(fd);
-	*is_vdi = n == (ssize_t)sizeof(b) && !memcmp(b, sig, sizeof(sig));
-	return 0;
-}
-
-static int open_input(struct input *in, const char *path, int fmt)
-{
-	struct stat st;
-
-	in->path = path;
-	in->fd = -1;
-	if (fmt < 0 && probe(path, &in->is_vdi) < 0)
-		return -1;
-	if (fmt >= 0)
-		in->is_vdi = fmt;
-	in->buf = malloc(STEP);
-	if (!in->buf) {
-		die_msg("out of memory");
-		return -1;
-	}
-	if (in->is_vdi) {
-		if (open_chain("compare", path, NULL, VDI_OPEN_RDONLY, false,
-			       &in->img) < 0)
-			return -1;
-		in->size = vdi_get_size(in->img);
-		return 0;
-	}
-	in->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (in->fd < 0 || fstat(in->fd, &st) < 0) {
-		die_msg("compare: cannot open %s: %s", path, strerror(errno));
-		return -1;
-	}
-	in->size = (uint64_t)st.st_size;
-	return 0;
-}
-
-static void close_input(struct input *in)
-{
-	if (in->fd >= 0)
-		close(in->fd);
-	vdi_close(in->img);
-	free(in->buf);
-}
-
-/* How far from `off` (at most `max`) the allocation stays the same, and
- * whether data is stored there (qemu's "allocated"): a raw file stores
- * it everywhere, a VDI chain where some image holds a data block. */
-static int status(struct input *in, uint64_t off, uint64_t max,
-		  uint64_t *len, bool *data)
-{
-	struct chain_extent ce;
-
-	if (!in->is_vdi) {
-		*len = max;
-		*data = true;
-		return 0;
-	}
-	if (chain_extent("compare", in->img, off, max, &ce) < 0)
-		return -1;
-	*len = ce.length;
-	*data = ce.kind == VDI_EXTENT_DATA;
-	return 0;
-}
-
-static int read_at(struct input *in, uint64_t off, size_t len)
-{
-	ssize_t n;
-
-	if (in->is_vdi) {
-		n = vdi_pread(in->img, in->buf, len, off);
-		if (n < 0) {
-			lib_error((int)n, "compare: %s: read at %" PRIu64,
-				  in->path, off);
-			return -1;
-		}
-		return 0;
-	}
-	for (size_t done = 0; done < len; done += (size_t)n) {
-		n = pread(in->fd, in->buf + done, len - done,
-			  (off_t)(off + done));
-		if (n <= 0) {
-			die_msg("compare: %s: read at %" PRIu64 ": %s",
-				in->path, off + done,
-				n ? strerror(errno) : "unexpected end of file");
-			return -1;
-		}
-	}
-	return 0;
 }
 
 /* Offset of the 512-byte sector holding the first byte that differs
@@ -181,12 +68,12 @@ static int compare_range(struct input *a, struct input *b, uint64_t off,
 			 uint64_t *where)
 {
 	while (off < end) {
-		uint64_t max = end - off < STEP ? end - off : STEP;
+		uint64_t max = end - off < INPUT_STEP ? end - off : INPUT_STEP;
 		uint64_t la, lb = max, d;
 		bool da, db = false;
 
-		if (status(a, off, max, &la, &da) < 0 ||
-		    (b && status(b, off, max, &lb, &db) < 0))
+		if (input_status(a, off, max, &la, &da) < 0 ||
+		    (b && input_status(b, off, max, &lb, &db) < 0))
 			return -1;
 		max = la < lb ? la : lb;
 		if (b && strict && da != db) {
@@ -194,8 +81,8 @@ static int compare_range(struct input *a, struct input *b, uint64_t off,
 			return 2;
 		}
 		if (da || db) {
-			if ((da && read_at(a, off, (size_t)max) < 0) ||
-			    (db && read_at(b, off, (size_t)max) < 0))
+			if ((da && input_read(a, off, (size_t)max) < 0) ||
+			    (db && input_read(b, off, (size_t)max) < 0))
 				return -1;
 			if (da && db)
 				d = first_diff(a->buf, b->buf, (size_t)max);

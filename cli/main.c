@@ -28,6 +28,7 @@ static const struct command {
 	{ "zero", cmd_zero, "make a range of the disk read as zeros" },
 	{ "commit", cmd_commit, "merge a differencing image into its parent" },
 	{ "compare", cmd_compare, "tell whether two disks read the same" },
+	{ "measure", cmd_measure, "the file size a convert would need" },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
