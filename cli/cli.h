@@ -29,6 +29,8 @@ int cmd_zero(int argc, char **argv);
 int cmd_commit(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_measure(int argc, char **argv);
+int cmd_amend(int argc, char **argv);
+int cmd_rebase(int argc, char **argv);
 
 /* vdi discard and vdi zero (cmd_discard.c): parse [-q] FILE OFFSET LENGTH
  * or --all FILE, check the range, run `run` on it and report. */
@@ -236,6 +238,12 @@ struct image_opts {
  * options and returns 1; errors print a message and return -1. */
 int image_opts_parse(struct image_opts *o, const char *cmd, const char *arg);
 void image_opts_free(struct image_opts *o);
+/* Split a -o list into its items (",," undone) and call `fn` with each
+ * key and value (NULL for a bare key).  Stops at the first `fn` that
+ * fails.  Returns 0, or -1 after a message. */
+int opts_split(const char *cmd, const char *arg,
+	       int (*fn)(void *opaque, const char *key, const char *val),
+	       void *opaque);
 /* Fill library create options from `o`; the strings stay owned by `o`. */
 void image_opts_to_create(const struct image_opts *o,
 			  struct vdi_create_opts *c);

@@ -16,11 +16,11 @@
 
 #include "cli.h"
 
-enum { OPT_OUTPUT = 256, OPT_CHAIN, OPT_NO_PARENT };
+enum { OPT_OUTPUT = 256, OPT_CHAIN, OPT_NO_PARENT, OPT_FORCE_SHARE };
 
 static void help(void)
 {
-	fputs("Usage: vdi info [--output=human|json] [--backing-chain]\n"
+	fputs("Usage: vdi info [--output=human|json] [--backing-chain] [-U]\n"
 	      "                [-b PARENT]... [--no-parent] FILE\n"
 	      "\n"
 	      "Show the virtual size, the space used and the header fields of\n"
@@ -38,6 +38,9 @@ static void help(void)
 	      "                        once per level: the parent, its parent...\n"
 	      "  --no-parent           show a differencing image alone, without\n"
 	      "                        opening its parent\n"
+	      "  -U, --force-share     read the image even while a writer holds\n"
+	      "                        it (no lock is taken), as qemu-img info\n"
+	      "                        -U; what it shows may be changing\n"
 	      "  -f vdi                accepted for qemu-img compatibility\n"
 	      "  -h, --help            show this help\n", stdout);
 }
@@ -225,6 +228,7 @@ int cmd_info(int argc, char **argv)
 		{ "output", required_argument, NULL, OPT_OUTPUT },
 		{ "backing-chain", no_argument, NULL, OPT_CHAIN },
 		{ "no-parent", no_argument, NULL, OPT_NO_PARENT },
+		{ "force-share", no_argument, NULL, 'U' },
 		{ "parent", required_argument, NULL, 'b' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -240,7 +244,7 @@ int cmd_info(int argc, char **argv)
 	int c, status = EXIT_FAIL;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":f:b:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":f:b:Uh", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_OUTPUT:
 			if (parse_output("info", optarg, &fmt) < 0)
@@ -255,6 +259,9 @@ int cmd_info(int argc, char **argv)
 			break;
 		case OPT_NO_PARENT:
 			flags |= VDI_OPEN_NO_PARENT;
+			break;
+		case 'U':
+			flags |= VDI_OPEN_NOLOCK;
 			break;
 		case 'f':
 			if (require_vdi_format("info", optarg) < 0)
@@ -280,6 +287,9 @@ int cmd_info(int argc, char **argv)
 	}
 	if (open_chain("info", path, &parents, flags, true, &img) < 0)
 		return EXIT_FAIL;
+	if (flags & VDI_OPEN_NOLOCK)
+		die_msg("info: warning: %s is read without a lock "
+			"(--force-share); a writer may be changing it", path);
 	want = chain ? chain_length(img) : 1;
 	reports = calloc(want, sizeof(*reports));
 	if (!reports) {

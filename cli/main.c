@@ -29,6 +29,8 @@ static const struct command {
 	{ "commit", cmd_commit, "merge a differencing image into its parent" },
 	{ "compare", cmd_compare, "tell whether two disks read the same" },
 	{ "measure", cmd_measure, "the file size a convert would need" },
+	{ "amend", cmd_amend, "change the description, UUID or parent link" },
+	{ "rebase", cmd_rebase, "give a differencing image another parent" },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -106,17 +106,15 @@ static int set_option(struct image_opts *o, const char *cmd, const char *key,
 	return -1;
 }
 
-int image_opts_parse(struct image_opts *o, const char *cmd, const char *arg)
+int opts_split(const char *cmd, const char *arg,
+	       int (*fn)(void *opaque, const char *key, const char *val),
+	       void *opaque)
 {
 	const char *pos = arg;
 	char *item, *eq;
 	size_t len, trailing = 0;
 	int ret = 0, more;
 
-	if (!strcmp(arg, "help") || !strcmp(arg, "?")) {
-		image_opts_help(stdout);
-		return 1;
-	}
 	if (!*arg) {
 		die_msg("%s: empty -o option; use -o key=value", cmd);
 		return -1;
@@ -142,19 +140,48 @@ int image_opts_parse(struct image_opts *o, const char *cmd, const char *arg)
 				"separated by one comma; a comma inside a "
 				"value is written ',,'", cmd, arg);
 			ret = -1;
-		} else if (!eq && !strcmp(item, "static")) {
-			/* A bare boolean means on, as in qemu-img. */
-			o->is_static = true;
-		} else if (!eq) {
-			die_msg("%s: option '%s' has no value; use -o %s=VALUE",
-				cmd, item, item);
-			ret = -1;
 		} else {
-			*eq = '\0';
-			ret = set_option(o, cmd, item, eq + 1);
+			if (eq)
+				*eq = '\0';
+			ret = fn(opaque, item, eq ? eq + 1 : NULL);
 		}
 		free(item);
 	}
+	return ret;
+}
+
+struct image_opts_ctx {
+	struct image_opts *o;
+	const char *cmd;
+};
+
+static int image_opt(void *opaque, const char *key, const char *val)
+{
+	struct image_opts_ctx *ctx = opaque;
+
+	if (!val && !strcmp(key, "static")) {
+		/* A bare boolean means on, as in qemu-img. */
+		ctx->o->is_static = true;
+		return 0;
+	}
+	if (!val) {
+		die_msg("%s: option '%s' has no value; use -o %s=VALUE",
+			ctx->cmd, key, key);
+		return -1;
+	}
+	return set_option(ctx->o, ctx->cmd, key, val);
+}
+
+int image_opts_parse(struct image_opts *o, const char *cmd, const char *arg)
+{
+	struct image_opts_ctx ctx = { o, cmd };
+	int ret;
+
+	if (!strcmp(arg, "help") || !strcmp(arg, "?")) {
+		image_opts_help(stdout);
+		return 1;
+	}
+	ret = opts_split(cmd, arg, image_opt, &ctx);
 	o->any = true;
 	return ret;
 }

@@ -376,6 +376,48 @@ int vdi_resize(const char *path, uint64_t new_size, unsigned flags);
 int vdi_commit(const char *path, const char *parent_path,
 	       vdi_progress_fn progress, void *opaque);
 
+/* What vdi_amend() changes; NULL members are left as they are.  UUIDs
+ * are 16 bytes in RFC 4122 order. */
+struct vdi_amend_opts {
+	const char *description;   /* at most 255 bytes; "" clears it */
+	const unsigned char *uuid; /* the image's own (creation) UUID */
+	/* A differencing image's link to its parent: the parent's UUID, and
+	 * the modification UUID of the parent state it was made from. */
+	const unsigned char *parent_uuid;
+	const unsigned char *parent_modify_uuid;
+	uint64_t reserved[6];      /* zero: room for later options */
+};
+
+/* Change the header of the image at `path` in place, durably, as
+ * VBoxManage modifymedium --description, internalcommands sethduuid and
+ * sethdparentuuid do; the disk's data, and the modification UUID, are
+ * left alone.  The image is opened alone (VDI_OPEN_NO_PARENT) and must
+ * not be in use (-EBUSY).  Parent UUIDs are refused (-EINVAL) for an
+ * image that is not a differencing image, and the null UUID is refused.
+ * Nothing checks that children or parents still match: that is the
+ * caller's business (vdi amend warns). */
+int vdi_amend(const char *path, const struct vdi_amend_opts *opts);
+
+#define VDI_REBASE_UNSAFE 0x1u /* switch the link only, copy nothing */
+
+/* Give the differencing image at `path` the parent `new_parent` (NULL:
+ * none; the image becomes a dynamic image holding all its data), as
+ * qemu-img rebase does.  Safe, by default: the image is opened with its
+ * current chain (`parents` as for vdi_open_chain), each block it takes
+ * from its parents that reads differently from `new_parent` is copied
+ * into it, then the link (parent UUID and parent modification UUID) is
+ * switched in one durable header write; the image reads the same
+ * before and after, and a rebase stopped half way runs again.  With
+ * VDI_REBASE_UNSAFE only the link is switched, the old parents are not
+ * opened (they may be gone or changed), and what the image reads is
+ * what `new_parent` gives: for a parent known to hold the same data.
+ * The new parent must have the same size and block size, and must not
+ * read from `path` (-ELOOP).  The image's modification UUID is kept.
+ * `progress` gets blocks done and the block count. */
+int vdi_rebase(const char *path, const char *const *parents,
+	       size_t nparents, const char *new_parent, unsigned flags,
+	       vdi_progress_fn progress, void *opaque);
+
 /* ---- Statistics ---------------------------------------------------------- */
 
 struct vdi_stats {
