@@ -55,6 +55,9 @@ cmp -s "$R$INCLUDEDIR/vdi.h" "$SRC/engine/include/vdi.h" ||
 expect_file "$LIBDIR/pkgconfig/libvdi.pc" "the pkg-config file"
 expect_file "$DATADIR/doc/libvdi/examples/copy.c" "example source"
 expect_file "$DATADIR/doc/libvdi/examples/async.c" "example source"
+# bash completion, where bash-completion's pkg-config file says, under
+# our prefix.
+expect_file "$DATADIR/bash-completion/completions/vdi" "bash completion"
 if [ "${HAVE_FIO:-0}" = 1 ]; then
 	expect_file "$LIBDIR/fio/vdi.so" "the fio engine"
 fi
