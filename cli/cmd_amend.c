@@ -19,7 +19,8 @@ enum { OPT_OUTPUT = 256, OPT_FORCE };
 
 static void help(void)
 {
-	fputs("Usage: vdi amend [-q] [--force] [--output=human|json] -o OPTIONS... FILE\n"
+	fputs("Usage: vdi amend [-q] [--force] [--output=human|json] "
+	      "-o OPTIONS... FILE\n"
 	      "\n"
 	      "Change the header of the VDI image FILE in place; its data is not\n"
 	      "touched and neither is its modification UUID.  FILE must not be\n"

@@ -20,7 +20,8 @@
 
 static void help(void)
 {
-	fputs("Usage: vdi compare [-f raw|vdi] [-F raw|vdi] [-s] [-p] [-q] FILE1 FILE2\n"
+	fputs("Usage: vdi compare [-f raw|vdi] [-F raw|vdi] [-s] [-p] [-q] "
+	      "FILE1 FILE2\n"
 	      "\n"
 	      "Compare the disks of FILE1 and FILE2, each a raw file or a VDI\n"
 	      "image (a differencing image is read through its parents), as\n"

@@ -10,7 +10,8 @@ enum { OPT_SHRINK = 256, OPT_OUTPUT };
 
 static void help(void)
 {
-	fputs("Usage: vdi resize [--shrink] [-q] [--output=human|json] [-b PARENT]...\n"
+	fputs("Usage: vdi resize [--shrink] [-q] [--output=human|json] "
+	      "[-b PARENT]...\n"
 	      "                  FILE [+|-]SIZE\n"
 	      "\n"
 	      "Change the virtual size of the VDI image FILE (dynamic or static)\n"

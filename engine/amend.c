@@ -24,6 +24,12 @@ int vdi_amend(const char *path, const struct vdi_amend_opts *opts)
 
 	if (!opts || !path)
 		return vdi_error(-EINVAL, __func__, path, "no options given");
+	for (size_t i = 0;
+	     i < sizeof(opts->reserved) / sizeof(opts->reserved[0]); i++)
+		if (opts->reserved[i])
+			return vdi_error(-EINVAL, __func__, path,
+					 "reserved options are not zero (zero "
+					 "the whole structure)");
 	if (opts->description && strlen(opts->description) >= VDI_DESC_SIZE)
 		return vdi_error(-EINVAL, __func__, path,
 				 "the description is %zu bytes; at most %d fit",

@@ -19,6 +19,7 @@ _Static_assert(sizeof(struct vdi_stats) == 128, "vdi_stats");
 _Static_assert(sizeof(struct vdi_repair_result) == 168, "vdi_repair_result");
 _Static_assert(sizeof(struct vdi_extent) == 32, "vdi_extent");
 _Static_assert(sizeof(struct vdi_completion) == 16, "vdi_completion");
+_Static_assert(sizeof(struct vdi_amend_opts) == 80, "vdi_amend_opts");
 #endif
 
 static int failed;
