@@ -3,7 +3,6 @@
  * file. */
 #include <getopt.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cli.h"
 
@@ -32,14 +31,6 @@ static void help(void)
 	      "  --output=FMT report as human (default) or json\n"
 	      "  -f vdi       accepted for qemu-img compatibility\n"
 	      "  -h, --help   show this help\n", stdout);
-}
-
-static bool same_file(const char *a, const char *b)
-{
-	struct stat sa, sb;
-
-	return stat(a, &sa) == 0 && stat(b, &sb) == 0 &&
-	       sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
 /* qemu-img commit -b BASE commits through every image between FILE and
