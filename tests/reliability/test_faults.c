@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fault.h"
+#include "0-base/fault.h"
 #include "util.h"
 #include "vdi.h"
 

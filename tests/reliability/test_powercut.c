@@ -19,7 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fault.h"
+#include "0-base/fault.h"
 #include "util.h"
 #include "vdi.h"
 

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fault.h"
+#include "0-base/fault.h"
 #include "util.h"
 #include "vdi.h"
 

@@ -3,7 +3,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "format.h"
+#include "1-format/format.h"
 #include "util.h"
 #include "vdi.h"
 

@@ -10,7 +10,7 @@
 
 #include <liburing.h>
 
-#include "format.h"
+#include "1-format/format.h"
 #include "vdi.h"
 
 struct vdi_queue;

@@ -3,16 +3,16 @@
  * submission batch on a small ring that belongs to the image, so that no
  * caller's queue has to be reaped for them to complete; a flush writes what
  * is left on its own queue, linked before its fsync. */
-#include "meta.h"
+#include "3-durable/durable.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "fault.h"
-#include "image.h"
-#include "queue.h"
+#include "0-base/error.h"
+#include "0-base/fault.h"
+#include "2-image/image.h"
+#include "4-queue/private.h"
 
 #define META_RING_ENTRIES 32
 /* Most block-map write SQEs one write-back may use: more dirty runs than

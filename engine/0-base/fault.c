@@ -1,5 +1,5 @@
 /* The fault-injection seam (see fault.h). */
-#include "fault.h"
+#include "0-base/fault.h"
 
 #include <liburing.h>
 

@@ -17,9 +17,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "error.h"
-#include "format.h"
-#include "image.h"
+#include "0-base/error.h"
+#include "1-format/format.h"
+#include "2-image/image.h"
 
 #define COPY_CHUNK (1u << 20)
 

@@ -2,8 +2,8 @@
 #include <errno.h>
 #include <inttypes.h>
 
-#include "error.h"
-#include "image.h"
+#include "0-base/error.h"
+#include "2-image/image.h"
 
 static enum vdi_extent_kind entry_kind(const struct vdi_image *img,
 				       uint32_t e)

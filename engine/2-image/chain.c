@@ -12,8 +12,8 @@
 #include <unistd.h>
 #include <uuid/uuid.h>
 
-#include "error.h"
-#include "image.h"
+#include "0-base/error.h"
+#include "2-image/image.h"
 
 /* Longest chain followed: deeper means a loop or a hostile image. */
 #define MAX_CHAIN 32

@@ -14,8 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "error.h"
-#include "image.h"
+#include "0-base/error.h"
+#include "2-image/image.h"
 
 #define PERM_BASE 100
 #define SHARED_BASE 200

@@ -5,9 +5,9 @@
 #include <pthread.h>
 #include <string.h>
 
-#include "error.h"
-#include "image.h"
-#include "queue.h"
+#include "0-base/error.h"
+#include "2-image/image.h"
+#include "4-queue/private.h"
 
 static int pool_get(struct vdi_image *img, struct vdi_queue **q)
 {

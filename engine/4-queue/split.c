@@ -9,10 +9,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "error.h"
-#include "image.h"
-#include "meta.h"
-#include "queue.h"
+#include "0-base/error.h"
+#include "2-image/image.h"
+#include "3-durable/durable.h"
+#include "4-queue/private.h"
 
 /* ---- iovec helpers ------------------------------------------------------ */
 

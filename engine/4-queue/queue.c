@@ -2,7 +2,7 @@
  * contiguous in the file go out as one SQE, reads of unallocated blocks
  * complete without I/O, and block-map/header updates are written once per
  * submission batch.  See docs/design.md for the ordering rules. */
-#include "queue.h"
+#include "4-queue/private.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -14,11 +14,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "error.h"
-#include "fault.h"
-#include "image.h"
+#include "0-base/error.h"
+#include "0-base/fault.h"
+#include "2-image/image.h"
 
-#include "meta.h"
+#include "3-durable/durable.h"
 
 static int ring_submit(struct vdi_queue *q, const char *fn);
 

@@ -1,5 +1,5 @@
 /* Thread-local error messages. */
-#include "error.h"
+#include "0-base/error.h"
 
 #include <stdarg.h>
 #include <stdio.h>

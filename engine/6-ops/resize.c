@@ -9,8 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "error.h"
-#include "image.h"
+#include "0-base/error.h"
+#include "2-image/image.h"
 
 /* Write n entries at `at`, exactly (the metadata descriptor is buffered,
  * so no padding that could run into a data block). */

@@ -14,10 +14,10 @@
 #include <unistd.h>
 #include <uuid/uuid.h>
 
-#include "error.h"
-#include "fault.h"
-#include "format.h"
-#include "image.h"
+#include "0-base/error.h"
+#include "0-base/fault.h"
+#include "1-format/format.h"
+#include "2-image/image.h"
 #include "vdi.h"
 
 #define CHUNK (1u << 20)

@@ -8,8 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "error.h"
-#include "image.h"
+#include "0-base/error.h"
+#include "2-image/image.h"
 
 /* Problems of one kind reported one by one before they are summed up. */
 #define REPORT_LIMIT 1000

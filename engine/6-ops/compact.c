@@ -9,8 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "error.h"
-#include "image.h"
+#include "0-base/error.h"
+#include "2-image/image.h"
 
 /* Moves made durable together: copies, one fdatasync, then the map. */
 #define MOVE_BATCH 32

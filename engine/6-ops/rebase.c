@@ -14,9 +14,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "error.h"
-#include "format.h"
-#include "image.h"
+#include "0-base/error.h"
+#include "1-format/format.h"
+#include "2-image/image.h"
 
 static bool same_file(const char *a, const char *b)
 {

@@ -1,5 +1,5 @@
 /* Opening and closing images; the allocator and the on-disk block map. */
-#include "image.h"
+#include "2-image/image.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -10,10 +10,10 @@
 #include <unistd.h>
 #include <uuid/uuid.h>
 
-#include "error.h"
-#include "fault.h"
-#include "meta.h"
-#include "queue.h"
+#include "0-base/error.h"
+#include "0-base/fault.h"
+#include "3-durable/durable.h"
+#include "4-queue/private.h"
 
 #define ENTRIES_PER_SECTOR (VDI_SECTOR / 4)
 

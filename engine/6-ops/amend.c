@@ -6,9 +6,9 @@
 #include <errno.h>
 #include <string.h>
 
-#include "error.h"
-#include "format.h"
-#include "image.h"
+#include "0-base/error.h"
+#include "1-format/format.h"
+#include "2-image/image.h"
 
 static bool is_null(const unsigned char u[16])
 {

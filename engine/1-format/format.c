@@ -1,7 +1,7 @@
 /* VDI header codec and validation.  Field offsets are absolute file
  * offsets; the header proper (whose size the header states) starts at
  * 0x48, after the 64-byte banner, the signature and the version. */
-#include "format.h"
+#include "1-format/format.h"
 
 #include <errno.h>
 #include <inttypes.h>
