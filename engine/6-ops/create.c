@@ -16,29 +16,12 @@
 
 #include "0-base/error.h"
 #include "0-base/fault.h"
+#include "0-base/fileio.h"
 #include "1-format/format.h"
 #include "2-image/image.h"
 #include "vdi.h"
 
 #define CHUNK (1u << 20)
-
-static int write_all(int fd, const void *buf, size_t len, uint64_t off)
-{
-	const unsigned char *p = buf;
-
-	while (len) {
-		ssize_t n = pwrite(fd, p, len, (off_t)off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
 
 /* Write the block map: all free for dynamic images, 0..n-1 for static. */
 static int write_bmap(int fd, const struct vdi_header *h)
@@ -63,7 +46,7 @@ static int write_bmap(int fd, const struct vdi_header *h)
 			buf[i + 2] = (unsigned char)(e >> 16);
 			buf[i + 3] = (unsigned char)(e >> 24);
 		}
-		ret = write_all(fd, buf, n, h->offset_bmap + done);
+		ret = vdi_file_write(fd, buf, n, h->offset_bmap + done, 0);
 		done += n;
 	}
 	free(buf);
@@ -215,7 +198,7 @@ int vdi_create(const char *path, uint64_t size,
 	fchmod(fd, 0644);
 
 	vdi_header_encode(&h, pre);
-	ret = write_all(fd, pre, sizeof(pre), 0);
+	ret = vdi_file_write(fd, pre, sizeof(pre), 0, 0);
 	if (ret < 0) {
 		ret = vdi_error(ret, "vdi_create", path,
 				"cannot write the header: %s", strerror(-ret));

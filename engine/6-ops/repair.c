@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "0-base/error.h"
+#include "0-base/fileio.h"
 #include "1-format/format.h"
 #include "2-image/image.h"
 
@@ -57,48 +58,6 @@ static void say(struct repair *rp, const char *fmt, ...)
 	rp->fn(rp->opaque, msg);
 }
 
-static int full_pread(int fd, void *buf, size_t len, uint64_t off)
-{
-	unsigned char *p = buf;
-
-	while (len) {
-		ssize_t n = pread(fd, p, len, (off_t)off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0) { /* past the end: a hole reads as zeros */
-			memset(p, 0, len);
-			return 0;
-		}
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
-static int full_pwrite(int fd, const void *buf, size_t len, uint64_t off)
-{
-	const unsigned char *p = buf;
-
-	while (len) {
-		ssize_t n = pwrite(fd, p, len, (off_t)off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EIO;
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
 static int sync_file(struct repair *rp)
 {
 	if (fdatasync(rp->fd) < 0)
@@ -118,7 +77,8 @@ static int set_entry(struct repair *rp, uint32_t vb, uint32_t value)
 	unsigned char b[4] = { (unsigned char)value, (unsigned char)(value >> 8),
 			       (unsigned char)(value >> 16),
 			       (unsigned char)(value >> 24) };
-	int ret = full_pwrite(rp->fd, b, 4, rp->h.offset_bmap + 4ull * vb);
+	int ret = vdi_file_write(rp->fd, b, 4, rp->h.offset_bmap + 4ull * vb,
+				 0);
 
 	if (ret < 0)
 		return vdi_error(ret, "vdi_repair", rp->path,
@@ -143,9 +103,11 @@ static int copy_slot(struct repair *rp, uint64_t from, uint64_t to)
 				   ? (size_t)(rp->slot_size - done)
 				   : COPY_CHUNK;
 
-		ret = full_pread(rp->fd, buf, n, slot_off(rp, from) + done);
+		ret = vdi_file_read(rp->fd, buf, n, slot_off(rp, from) + done,
+				    VDI_FILE_ZEROS_AT_EOF);
 		if (ret == 0)
-			ret = full_pwrite(rp->fd, buf, n, slot_off(rp, to) + done);
+			ret = vdi_file_write(rp->fd, buf, n,
+					     slot_off(rp, to) + done, 0);
 		done += n;
 	}
 	free(buf);
@@ -209,8 +171,8 @@ static int load(struct repair *rp)
 		if (!raw)
 			return vdi_error(-ENOMEM, "vdi_repair", rp->path,
 					 "out of memory");
-		ret = full_pread(rp->fd, raw, vdi_bmap_bytes(&rp->h),
-				 rp->h.offset_bmap);
+		ret = vdi_file_read(rp->fd, raw, vdi_bmap_bytes(&rp->h),
+				    rp->h.offset_bmap, VDI_FILE_ZEROS_AT_EOF);
 		for (i = 0; ret == 0 && i < rp->h.blocks; i++) {
 			rp->map[i] = (uint32_t)raw[4 * i] |
 				     (uint32_t)raw[4 * i + 1] << 8 |
@@ -378,7 +340,7 @@ static int write_count(struct repair *rp, uint32_t count)
 
 	rp->h.blocks_allocated = count;
 	vdi_header_encode(&rp->h, rp->preamble);
-	ret = full_pwrite(rp->fd, rp->preamble, VDI_PREAMBLE_SIZE, 0);
+	ret = vdi_file_write(rp->fd, rp->preamble, VDI_PREAMBLE_SIZE, 0, 0);
 	if (ret < 0)
 		return vdi_error(ret, "vdi_repair", rp->path,
 				 "cannot write the header: %s", strerror(-ret));
@@ -447,7 +409,7 @@ static int fix_count(struct repair *rp)
 	    ", the block map has %" PRIu32, rp->count_read, mapped);
 	rp->h.blocks_allocated = count;
 	vdi_header_encode(&rp->h, rp->preamble);
-	ret = full_pwrite(rp->fd, rp->preamble, VDI_PREAMBLE_SIZE, 0);
+	ret = vdi_file_write(rp->fd, rp->preamble, VDI_PREAMBLE_SIZE, 0, 0);
 	if (ret < 0)
 		return vdi_error(ret, "vdi_repair", rp->path,
 				 "cannot write the header: %s", strerror(-ret));
