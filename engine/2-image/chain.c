@@ -1,5 +1,6 @@
 /* Differencing images (VirtualBox snapshots): finding and checking the
- * parent, resolving a block through the chain, copy-on-write, commit. */
+ * parent, resolving a block through the chain, copy-on-write.  (Commit is
+ * an operation: 6-ops/commit.c.) */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -13,7 +14,9 @@
 #include <uuid/uuid.h>
 
 #include "0-base/error.h"
+#include "0-base/fileio.h"
 #include "2-image/image.h"
+#include "2-image/private.h"
 
 /* Longest chain followed: deeper means a loop or a hostile image. */
 #define MAX_CHAIN 32
@@ -85,10 +88,7 @@ static char *find_parent(const struct vdi_image *img)
 	return found;
 }
 
-/* The modification UUID vdi_commit gives the parent of `child`: derived
- * from the child's creation UUID and the parent state the child was made
- * from, so that an interrupted commit is recognised when it runs again. */
-static void commit_uuid(const struct vdi_image *child, unsigned char out[16])
+void vdi_commit_uuid(const struct vdi_image *child, unsigned char out[16])
 {
 	/* A name-based (SHA-1) UUID in a namespace of our own. */
 	static const uuid_t ns = { 0x6c, 0x69, 0x62, 0x76, 0x64, 0x69, 0x4f,
@@ -125,7 +125,7 @@ int vdi_chain_open_parent(struct vdi_image *img, const char *const *parents,
 				 "found next to it; name it explicitly", a);
 	}
 	/* Parents are only read. */
-	ret = vdi_open_depth(path, (img->flags & ~VDI_OPEN_COMMIT) |
+	ret = vdi_image_open(path, (img->flags & ~VDI_OPEN_COMMIT) |
 				   VDI_OPEN_RDONLY,
 			     nparents ? parents + 1 : NULL,
 			     nparents ? nparents - 1 : 0, depth + 1, &parent);
@@ -142,7 +142,7 @@ int vdi_chain_open_parent(struct vdi_image *img, const char *const *parents,
 	} else if (memcmp(parent->hdr.uuid_modify, img->hdr.uuid_parent_modify,
 			  16) &&
 		   !((img->flags & VDI_OPEN_COMMIT) &&
-		     (commit_uuid(img, resumed),
+		     (vdi_commit_uuid(img, resumed),
 		      !memcmp(parent->hdr.uuid_modify, resumed, 16)))) {
 		uuid_text(parent->hdr.uuid_modify, a);
 		uuid_text(img->hdr.uuid_parent_modify, b);
@@ -163,7 +163,7 @@ int vdi_chain_open_parent(struct vdi_image *img, const char *const *parents,
 				img->hdr.block_size);
 	}
 	if (ret < 0) {
-		vdi_close(parent);
+		vdi_image_free(parent);
 		free(path);
 		return ret;
 	}
@@ -206,10 +206,11 @@ static int copy_block_up(struct vdi_image *img, uint32_t vb, uint64_t index)
 		return -ENOMEM;
 	ret = vdi_read_slot(src, e, buf);
 	if (ret == 0)
-		ret = vdi_full_io(img->meta_fd, buf + src->hdr.block_extra,
-				  img->hdr.block_size,
-				  vdi_slot_offset(img, index) + img->hdr.block_extra,
-				  true);
+		ret = vdi_file_write(img->meta_fd, buf + src->hdr.block_extra,
+				     img->hdr.block_size,
+				     vdi_slot_offset(img, index) +
+					     img->hdr.block_extra,
+				     VDI_FILE_SEAM);
 	free(buf);
 	if (ret < 0)
 		return vdi_error(ret, "vdi_queue_submit", img->path,
@@ -259,115 +260,4 @@ struct vdi_image *vdi_get_parent(struct vdi_image *img)
 const char *vdi_get_filename(const struct vdi_image *img)
 {
 	return img->path;
-}
-
-/* Write the header now and make it durable. */
-static int write_header_now(struct vdi_image *img)
-{
-	int ret;
-
-	pthread_mutex_lock(&img->lock);
-	img->header_dirty = true;
-	ret = vdi_image_writeback_sync(img);
-	if (ret == 0)
-		ret = vdi_image_sync(img);
-	pthread_mutex_unlock(&img->lock);
-	return ret;
-}
-
-/* Merge the child's blocks into its parent.  Order:
- *  1. the parent gets its new modification UUID, durably, before any of
- *     its data changes: images made from its old state (the child's
- *     siblings) see the change even if the commit stops half way;
- *  2. the child records that UUID: its view is unchanged by the copy, which
- *     only puts into the parent what the child already holds;
- *  3. the blocks are copied and the parent flushed.
- * Stopped anywhere, the commit runs again: after step 2 the two images
- * agree; between 1 and 2 the parent carries the UUID this child's commit
- * derives (commit_uuid), which the child's open accepts. */
-int vdi_commit(const char *path, const char *parent_path,
-	       vdi_progress_fn progress, void *opaque)
-{
-	struct vdi_image *child, *parent = NULL;
-	unsigned char *buf = NULL, u[16];
-	char *ppath = NULL;
-	uint32_t vb;
-	int ret;
-
-	ret = vdi_open_depth(path, VDI_OPEN_COMMIT, &parent_path,
-			     parent_path ? 1 : 0, 0, &child);
-	if (ret < 0)
-		return ret;
-	if (!child->parent) {
-		ret = vdi_error(-EINVAL, __func__, path,
-				"not a differencing image: nothing to commit");
-		goto out;
-	}
-	/* Reopen the parent for writing: close the read-only chain first. */
-	ppath = strdup(child->parent->path);
-	vdi_close(child->parent);
-	child->parent = NULL;
-	if (!ppath) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	ret = vdi_open_depth(ppath, 0, NULL, 0, 1, &parent);
-	if (ret < 0)
-		goto out;
-	commit_uuid(child, u);
-	if (memcmp(parent->hdr.uuid_modify, u, 16)) {
-		memcpy(parent->hdr.uuid_modify, u, 16);
-		ret = write_header_now(parent);
-	}
-	/* No other modification UUID for the writes below. */
-	parent->modify_set = true;
-	parent->written = true;
-	if (ret == 0) {
-		memcpy(child->hdr.uuid_parent_modify, u, 16);
-		ret = write_header_now(child);
-	}
-	if (ret < 0)
-		goto out;
-	buf = malloc(child->slot_size);
-	if (!buf) {
-		ret = vdi_error(-ENOMEM, __func__, path, "out of memory");
-		goto out;
-	}
-	for (vb = 0; vb < child->hdr.blocks && ret == 0; vb++) {
-		uint32_t e = child->disk_map[vb];
-		uint64_t off = (uint64_t)vb * child->hdr.block_size;
-		uint64_t len = child->disk_size - off < child->hdr.block_size
-				       ? child->disk_size - off
-				       : child->hdr.block_size;
-
-		if (progress)
-			progress(opaque, vb, child->hdr.blocks);
-		if (e == VDI_BMAP_ZERO) {
-			ret = vdi_write_zeroes(parent, off, len);
-		} else if (vdi_entry_is_data(e)) {
-			ret = vdi_read_slot(child, e, buf);
-			if (ret == 0) {
-				ssize_t n = vdi_pwrite(parent,
-						       buf + child->hdr.block_extra,
-						       (size_t)len, off);
-				ret = n < 0 ? (int)n : 0;
-			}
-		}
-	}
-	if (ret == 0)
-		ret = vdi_flush(parent);
-	if (ret == 0) {
-		ret = vdi_close(parent);
-		parent = NULL;
-	}
-out:
-	free(buf);
-	free(ppath);
-	if (parent)
-		vdi_close(parent);
-	if (ret < 0) {
-		vdi_close(child);
-		return ret;
-	}
-	return vdi_close(child);
 }

@@ -1,4 +1,5 @@
-/* Opening and closing images; the allocator and the on-disk block map. */
+/* Opening and freeing an image (the handle's other layers are set up and
+ * torn down by 5-sync/open.c); the allocator and the on-disk block map. */
 #include "2-image/image.h"
 
 #include <errno.h>
@@ -11,9 +12,8 @@
 #include <uuid/uuid.h>
 
 #include "0-base/error.h"
-#include "0-base/fault.h"
-#include "3-durable/durable.h"
-#include "4-queue/private.h"
+#include "0-base/fileio.h"
+#include "2-image/private.h"
 
 #define ENTRIES_PER_SECTOR (VDI_SECTOR / 4)
 
@@ -21,35 +21,6 @@ static uint32_t le32(const unsigned char *p)
 {
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
 	       (uint32_t)p[3] << 24;
-}
-
-/* pread/pwrite the whole range, retrying short transfers and EINTR. */
-int vdi_full_io(int fd, void *buf, size_t len, uint64_t off, bool write)
-{
-	unsigned char *p = buf;
-
-	while (len) {
-		ssize_t n = write ? pwrite(fd, p, len, (off_t)off)
-				  : pread(fd, p, len, (off_t)off);
-
-		n = vdi_fault_filter(write ? VDI_IO_META : VDI_IO_READ, off,
-				     write ? p : NULL, len,
-				     n < 0 ? -errno : (int)n);
-		if (n < 0) {
-			errno = (int)-n;
-			n = -1;
-		}
-		if (n < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return write ? -EIO : -ENODATA;
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
 }
 
 static unsigned query_dio_align(int fd)
@@ -91,9 +62,8 @@ static int load_bmap(struct vdi_image *img, uint64_t file_size)
 	img->map = calloc(h->blocks ? h->blocks : 1, sizeof(*img->map));
 	img->disk_map = calloc(entries ? entries : 1, sizeof(uint32_t));
 	img->dirty = calloc((img->bmap_sectors + 63) / 64 + 1, sizeof(uint64_t));
-	img->staged = calloc(h->blocks / 64 + 1, sizeof(uint64_t));
 	raw = malloc(bytes ? bytes : 1);
-	if (!img->map || !img->disk_map || !img->dirty || !img->staged || !raw) {
+	if (!img->map || !img->disk_map || !img->dirty || !raw) {
 		free(raw);
 		return vdi_error(-ENOMEM, "vdi_open", img->path,
 				 "cannot allocate the block map (%" PRIu32
@@ -103,8 +73,9 @@ static int load_bmap(struct vdi_image *img, uint64_t file_size)
 	if (bytes && file_size > h->offset_bmap) {
 		uint64_t avail = file_size - h->offset_bmap;
 
-		ret = vdi_full_io(img->meta_fd, raw, bytes < avail ? bytes : avail,
-			      h->offset_bmap, false);
+		ret = vdi_file_read(img->meta_fd, raw,
+				    bytes < avail ? bytes : avail,
+				    h->offset_bmap, VDI_FILE_SEAM);
 		if (ret < 0) {
 			free(raw);
 			return vdi_error(ret, "vdi_open", img->path,
@@ -211,11 +182,11 @@ int vdi_shared_error(const struct vdi_image *img, uint32_t vb)
 			 "'vdi check -r all'", vb, vdi_map_get(img, vb));
 }
 
-/* Release everything a handle holds (no write-back): the end of both a
- * failed open and a close. */
-static void free_image(struct vdi_image *img)
+void vdi_image_free(struct vdi_image *img)
 {
-	vdi_close(img->parent);
+	if (!img)
+		return;
+	vdi_image_free(img->parent);
 	if (img->fd >= 0)
 		close(img->fd);
 	if (img->meta_fd >= 0)
@@ -226,41 +197,14 @@ static void free_image(struct vdi_image *img)
 	free((void *)img->map);
 	free(img->disk_map);
 	free(img->dirty);
-	free(img->staged);
 	free(img->shared);
 	free((void *)img->pending);
 	free(img->path);
 	pthread_mutex_destroy(&img->lock);
-	pthread_cond_destroy(&img->meta_cond);
 	free(img);
 }
 
-int vdi_open(const char *path, unsigned flags, struct vdi_image **out)
-{
-	return vdi_open_chain(path, flags, NULL, 0, out);
-}
-
-int vdi_open_parent(const char *path, unsigned flags, const char *parent,
-		    struct vdi_image **out)
-{
-	return vdi_open_chain(path, flags, &parent, parent ? 1 : 0, out);
-}
-
-int vdi_open_chain(const char *path, unsigned flags,
-		   const char *const *parents, size_t nparents,
-		   struct vdi_image **out)
-{
-	*out = NULL;
-	if (flags & ~VDI_OPEN_PUBLIC_FLAGS) {
-		vdi_error_clear();
-		return vdi_error(-EINVAL, "vdi_open", path,
-				 "unknown flags 0x%x", flags);
-	}
-	return vdi_open_depth(path, flags, parents, parents ? nparents : 0, 0,
-			      out);
-}
-
-int vdi_open_depth(const char *path, unsigned flags,
+int vdi_image_open(const char *path, unsigned flags,
 		   const char *const *parents, size_t nparents, unsigned depth,
 		   struct vdi_image **out)
 {
@@ -283,7 +227,6 @@ int vdi_open_depth(const char *path, unsigned flags,
 	img->flags = flags;
 	img->fd = img->meta_fd = img->lock_fd = -1;
 	pthread_mutex_init(&img->lock, NULL);
-	pthread_cond_init(&img->meta_cond, NULL);
 
 	oflags = ((flags & VDI_OPEN_RDONLY) ? O_RDONLY : O_RDWR) | O_CLOEXEC;
 	img->meta_fd = open(path, oflags);
@@ -377,92 +320,12 @@ int vdi_open_depth(const char *path, unsigned flags,
 		ret = find_shared(img);
 		if (ret < 0)
 			goto out_free;
-		ret = vdi_meta_ring_init(img);
-		if (ret < 0)
-			goto out_free;
 	}
 	*out = img;
 	return 0;
 
 out_free:
-	free_image(img);
-	return ret;
-}
-
-/* At close: blocks this handle gave a slot whose allocating write failed
- * (a full disk, say) are in no entry on disk, and their slots would stay
- * unused below the count, which QEMU and VirtualBox need to be exactly
- * the slots in use.  Their slots are punched (they read zeros, as the free
- * or zero block did) and staged like written blocks, so the close's
- * fdatasync and map write make them data blocks of zeros.  Not in
- * differencing images, where a free entry reads the parent's block. */
-static void adopt_failed_blocks(struct vdi_image *img)
-{
-	struct stat st;
-	uint32_t vb;
-
-	if (img->hdr.type == VDI_TYPE_DIFF ||
-	    img->next_free == img->next_free_open ||
-	    fstat(img->meta_fd, &st) < 0)
-		return;
-	for (vb = 0; vb < img->hdr.blocks; vb++) {
-		uint32_t e = vdi_map_get(img, vb);
-
-		/* (A slot the file does not hold, past a size limit that
-		 * failed the write, stays out of the map.) */
-		if (!vdi_entry_is_data(e) || e < img->next_free_open ||
-		    img->disk_map[vb] == e || vdi_is_staged(img, vb) ||
-		    vdi_slot_offset(img, (uint64_t)e + 1) > (uint64_t)st.st_size)
-			continue;
-		if (fallocate(img->meta_fd,
-			      FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-			      (off_t)vdi_slot_offset(img, e),
-			      (off_t)img->slot_size) < 0)
-			continue;
-		img->staged[vb / 64] |= 1ull << (vb % 64);
-		img->staged_count++;
-		if ((uint64_t)e + 1 > img->ref_end)
-			img->ref_end = (uint64_t)e + 1;
-	}
-}
-
-int vdi_close(struct vdi_image *img)
-{
-	int ret = 0;
-
-	if (!img)
-		return 0;
-	if (img->live_queues)
-		return vdi_error(-EBUSY, __func__, img->path,
-				 "%u queues are still open; destroy them first",
-				 img->live_queues);
-	vdi_sync_pool_destroy(img);
-
-	pthread_mutex_lock(&img->lock);
-	vdi_meta_ring_exit(img);
-	if (!(img->flags & VDI_OPEN_RDONLY) && img->written) {
-		ret = vdi_image_extend(img, "vdi_close");
-		if (ret == 0)
-			adopt_failed_blocks(img);
-		/* Data first, then the entries that point at it; a count
-		 * they raise goes before them. */
-		if (ret == 0 && (img->staged_count || img->barrier_pending)) {
-			ret = vdi_image_unstage_header_first(img);
-			if (ret == 0)
-				ret = vdi_image_sync(img);
-		}
-		if (ret == 0)
-			ret = vdi_image_writeback_sync(img);
-		if (ret == 0)
-			ret = vdi_image_sync(img);
-	}
-	if (ret == 0 && img->meta_error)
-		ret = vdi_error(img->meta_error, __func__, img->path,
-				"an earlier block-map write failed: %s",
-				strerror(-img->meta_error));
-	pthread_mutex_unlock(&img->lock);
-
-	free_image(img);
+	vdi_image_free(img);
 	return ret;
 }
 
@@ -503,13 +366,16 @@ void vdi_image_touch(struct vdi_image *img)
  * only slots in use; so the file is cut after the last named slot and
  * allocation starts there, as theirs does.  Not with entries past the end
  * of the file (fenced: allocation must stay past them), and nothing is
- * lost if the cut fails: allocation then goes on past the end. */
+ * lost if the cut fails: allocation then goes on past the end.  No entry
+ * is staged (3-durable) then: only a block allocated through this handle
+ * is staged, and none was since open or the last cut (vdi_reclaim flushes
+ * before it cuts). */
 static void cut_leaked_tail(struct vdi_image *img)
 {
 	uint64_t end = img->slot_end;
 
 	if (img->hdr.type == VDI_TYPE_STATIC || img->bad_lo != img->bad_hi ||
-	    img->next_free <= end || img->staged_count)
+	    img->next_free <= end)
 		return;
 	if (ftruncate(img->meta_fd, (off_t)vdi_slot_offset(img, end)) < 0)
 		return;
@@ -607,73 +473,6 @@ void vdi_image_recount(struct vdi_image *img)
 	}
 }
 
-int vdi_image_unstage_header_first(struct vdi_image *img)
-{
-	int ret;
-
-	vdi_image_unstage(img);
-	if (img->hdr.blocks_allocated <= img->count_on_disk)
-		return 0;
-	vdi_header_encode(&img->hdr, img->preamble);
-	ret = vdi_full_io(img->meta_fd, img->preamble, VDI_PREAMBLE_SIZE, 0,
-			  true);
-	if (ret < 0) {
-		img->header_dirty = true;
-		return vdi_error(ret, "vdi_flush", img->path,
-				 "cannot write the header: %s", strerror(-ret));
-	}
-	img->header_dirty = false;
-	img->count_on_disk = img->hdr.blocks_allocated;
-	atomic_fetch_add(&img->stats.meta_writes, 1);
-	atomic_fetch_add(&img->stats.meta_write_bytes, VDI_PREAMBLE_SIZE);
-	return 0;
-}
-
-void vdi_image_publish(struct vdi_image *img, uint32_t vb, uint32_t n)
-{
-	uint32_t i;
-
-	pthread_mutex_lock(&img->lock);
-	for (i = vb; i < vb + n; i++) {
-		uint32_t e = vdi_map_get(img, i);
-
-		/* A write to it completed: the slot holds the block now. */
-		vdi_set_pending(img, i, false);
-		if (img->disk_map[i] == e || vdi_is_staged(img, i))
-			continue;
-		if (!vdi_entry_is_data(e)) {
-			/* Zero or free: no data to wait for. */
-			vdi_image_set_disk_entry(img, i, e);
-			continue;
-		}
-		/* The data completed, but a completed buffered write is not
-		 * a durable one: the entry waits for the next fdatasync, or
-		 * a power cut could keep the entry and lose the data. */
-		img->staged[i / 64] |= 1ull << (i % 64);
-		img->staged_count++;
-		if ((uint64_t)e + 1 > img->ref_end)
-			img->ref_end = (uint64_t)e + 1;
-	}
-	pthread_mutex_unlock(&img->lock);
-}
-
-uint32_t vdi_image_unstage(struct vdi_image *img)
-{
-	uint32_t w, moved = 0;
-
-	for (w = 0; img->staged_count && w < (img->hdr.blocks + 63) / 64; w++) {
-		while (img->staged[w]) {
-			uint32_t vb = w * 64 + (uint32_t)__builtin_ctzll(img->staged[w]);
-
-			img->staged[w] &= img->staged[w] - 1;
-			img->staged_count--;
-			vdi_image_set_disk_entry(img, vb, vdi_map_get(img, vb));
-			moved++;
-		}
-	}
-	return moved;
-}
-
 uint32_t vdi_image_make_zero(struct vdi_image *img, uint32_t vb)
 {
 	uint32_t e;
@@ -691,72 +490,6 @@ uint32_t vdi_image_make_zero(struct vdi_image *img, uint32_t vb)
 	}
 	pthread_mutex_unlock(&img->lock);
 	return e;
-}
-
-void vdi_image_bmap_bytes(const struct vdi_image *img, uint32_t first,
-			  uint32_t n, unsigned char *buf)
-{
-	const uint32_t *src = img->disk_map + (size_t)first * ENTRIES_PER_SECTOR;
-	size_t i, count = (size_t)n * ENTRIES_PER_SECTOR;
-
-	for (i = 0; i < count; i++) {
-		buf[4 * i] = (unsigned char)src[i];
-		buf[4 * i + 1] = (unsigned char)(src[i] >> 8);
-		buf[4 * i + 2] = (unsigned char)(src[i] >> 16);
-		buf[4 * i + 3] = (unsigned char)(src[i] >> 24);
-	}
-}
-
-int vdi_image_writeback_sync(struct vdi_image *img)
-{
-	uint32_t s = 0;
-	int ret;
-
-	while (img->dirty_count && s < img->bmap_sectors) {
-		uint32_t end;
-		unsigned char *buf;
-
-		if (!(img->dirty[s / 64] & (1ull << (s % 64)))) {
-			s++;
-			continue;
-		}
-		for (end = s; end < img->bmap_sectors &&
-			      (img->dirty[end / 64] & (1ull << (end % 64)));
-		     end++)
-			img->dirty[end / 64] &= ~(1ull << (end % 64));
-		img->dirty_count -= end - s;
-		buf = malloc((size_t)(end - s) * VDI_SECTOR);
-		if (!buf)
-			return vdi_error(-ENOMEM, "vdi_close", img->path,
-					 "out of memory");
-		vdi_image_bmap_bytes(img, s, end - s, buf);
-		ret = vdi_full_io(img->meta_fd, buf, (size_t)(end - s) * VDI_SECTOR,
-			      img->hdr.offset_bmap + (uint64_t)s * VDI_SECTOR,
-			      true);
-		free(buf);
-		if (ret < 0)
-			return vdi_error(ret, "vdi_close", img->path,
-					 "cannot write the block map: %s",
-					 strerror(-ret));
-		atomic_fetch_add(&img->stats.meta_writes, 1);
-		atomic_fetch_add(&img->stats.meta_write_bytes,
-				 (uint64_t)(end - s) * VDI_SECTOR);
-		s = end;
-	}
-	if (img->header_dirty) {
-		vdi_header_encode(&img->hdr, img->preamble);
-		ret = vdi_full_io(img->meta_fd, img->preamble, VDI_PREAMBLE_SIZE, 0,
-			      true);
-		if (ret < 0)
-			return vdi_error(ret, "vdi_close", img->path,
-					 "cannot write the header: %s",
-					 strerror(-ret));
-		img->header_dirty = false;
-		img->count_on_disk = img->hdr.blocks_allocated;
-		atomic_fetch_add(&img->stats.meta_writes, 1);
-		atomic_fetch_add(&img->stats.meta_write_bytes, VDI_PREAMBLE_SIZE);
-	}
-	return 0;
 }
 
 int vdi_image_extend(struct vdi_image *img, const char *fn)
@@ -790,28 +523,6 @@ int vdi_image_extend(struct vdi_image *img, const char *fn)
 	return vdi_error(-err, fn, img->path,
 			 "cannot extend the file to %" PRIu64 " bytes: %s", end,
 			 strerror(err));
-}
-
-int vdi_image_sync(struct vdi_image *img)
-{
-	int ret = fdatasync(img->meta_fd) < 0 ? -errno : 0;
-
-	ret = vdi_fault_filter(VDI_IO_FSYNC, 0, NULL, 0, ret);
-	if (ret < 0)
-		return vdi_error(ret, "vdi_flush", img->path, "fdatasync: %s",
-				 strerror(-ret));
-	return 0;
-}
-
-bool vdi_range_is_hole(int fd, uint64_t start, uint64_t end)
-{
-	uint64_t at = (start + 4095) / 4096 * 4096;
-	off_t data;
-
-	end = end / 4096 * 4096;
-	data = lseek(fd, (off_t)at, SEEK_DATA);
-	return (data < 0 && errno == ENXIO) ||
-	       (data >= 0 && (uint64_t)data >= end);
 }
 
 uint64_t vdi_get_size(const struct vdi_image *img)

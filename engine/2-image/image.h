@@ -1,5 +1,7 @@
-/* The image handle shared by every queue: header, block maps, allocator and
- * the metadata write-back state.  Internal to the library. */
+/* Layer 2, the image: the handle shared by every queue (header, block
+ * maps, allocator, the chain of parents) and slot I/O, the synchronous
+ * reads and writes of blocks, block map and header.  What the layers above
+ * (3-durable .. 6-ops) use of it.  Internal. */
 #ifndef LIBVDI_IMAGE_H
 #define LIBVDI_IMAGE_H
 
@@ -8,11 +10,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <liburing.h>
-
 #include "1-format/format.h"
 #include "vdi.h"
 
+struct vdi_durable;
 struct vdi_queue;
 
 struct vdi_image {
@@ -41,11 +42,6 @@ struct vdi_image {
 	uint32_t bmap_sectors;
 	uint64_t *dirty;       /* bit per block-map sector */
 	uint32_t dirty_count;
-	/* Blocks whose allocating write completed but whose data is not yet
-	 * known durable: their entries enter disk_map at the next flush or
-	 * close, after an fdatasync (bit per virtual block). */
-	uint64_t *staged;
-	uint32_t staged_count;
 	/* Differencing images: blocks allocated by a whole-block write,
 	 * without copying the parent's block up, whose write has not yet
 	 * completed (or failed).  Until one does, the slot does not hold the
@@ -53,9 +49,6 @@ struct vdi_image {
 	 * parent's block up first (bit per virtual block; NULL for images
 	 * without parent).  Set and cleared under `lock`, read without. */
 	_Atomic uint64_t *pending;
-	/* A flush's barrier failed after staged entries entered disk_map:
-	 * they must not be written before another fdatasync. */
-	bool barrier_pending;
 	bool header_dirty;
 
 	/* Entries in [bad_lo, bad_hi) point past the end of the file as it
@@ -71,7 +64,6 @@ struct vdi_image {
 				* VDI_BMAP_MISSING) */
 
 	pthread_mutex_t lock;
-	pthread_cond_t meta_cond;
 	uint64_t next_free;    /* next physical block to hand out */
 	uint64_t next_free_open; /* next_free as it was at open */
 	uint64_t ref_end;      /* one past the highest physical block that an
@@ -87,17 +79,17 @@ struct vdi_image {
 	 * naming slots at or past it wait until a header with a count that
 	 * covers them is on disk. */
 	uint32_t count_on_disk;
-	struct vdi_queue *meta_owner; /* a flush's metadata writes in flight */
-	struct io_uring meta_ring;    /* per-batch metadata write-back */
-	bool meta_ring_ready;
-	unsigned meta_ring_inflight;
-	int meta_error;        /* a metadata write failed; the next flush says so */
 	bool written;          /* anything written through this handle */
 	unsigned char *zero_buf; /* VDI_ZERO_BUF bytes of zeros, aligned */
-	unsigned live_queues;  /* made by users (not the sync pool) */
-	struct vdi_queue *sync_pool;
 	struct vdi_image *parent; /* differencing images: opened read-only */
 	bool modify_set;       /* a new modification UUID was made */
+
+	/* Owned by the layers above, opaque here. */
+	struct vdi_durable *dur; /* staging, write-back, flush order
+				  * (3-durable/durable.c) */
+	unsigned live_queues;  /* queues made by users, not the sync pool
+				* (4-queue) */
+	struct vdi_queue *sync_pool; /* 5-sync/sync.c */
 
 	struct {
 		atomic_uint_fast64_t sqes, enters, data_read_bytes,
@@ -163,18 +155,21 @@ void vdi_image_touch(struct vdi_image *img);
 	(VDI_OPEN_RDONLY | VDI_OPEN_DIRECT | VDI_OPEN_NOLOCK |              \
 	 VDI_OPEN_NO_PARENT)
 
-/* vdi_open with the paths of the first `nparents` parents (NULL entries
- * are searched for) and the depth in a chain.  (image.c) */
-int vdi_open_depth(const char *path, unsigned flags,
+/* Open the image at `path` and, for a differencing image, its chain of
+ * parents (read-only), with the paths of the first `nparents` of them
+ * (NULL entries are searched for) and the depth in a chain.  Only this
+ * layer's part of a handle: 5-sync/open.c makes the rest.  (image.c) */
+int vdi_image_open(const char *path, unsigned flags,
 		   const char *const *parents, size_t nparents, unsigned depth,
 		   struct vdi_image **out);
 
-/* chain.c: open and check the parent of a differencing image; find which
- * image of the chain holds block `vb` (its entry in *entry: data, ZERO, or
- * FREE at the end of the chain); copy a block up from the parent chain
- * into physical block `index` of `img`. */
-int vdi_chain_open_parent(struct vdi_image *img, const char *const *parents,
-			  size_t nparents, unsigned depth);
+/* Release everything the image and its parents hold, without writing
+ * anything back (the layers above have let go of theirs).  NULL is a
+ * no-op.  (image.c) */
+void vdi_image_free(struct vdi_image *img);
+
+/* ---- the chain of parents (chain.c) ---- */
+
 /* A differencing image opened with VDI_OPEN_NO_PARENT was asked for block
  * `vb` of its parent: -ENOLINK with a message (0 for other images, whose
  * free blocks are zeros). */
@@ -184,17 +179,19 @@ int vdi_chain_no_parent(struct vdi_image *img, uint32_t vb, const char *fn);
  * lock. */
 int vdi_chain_copy_up_pending(struct vdi_image *img, uint32_t vb,
 			      uint32_t index);
+/* Which image of the chain holds block `vb`: its entry in *entry (data,
+ * ZERO, or FREE at the end of the chain). */
 struct vdi_image *vdi_chain_resolve(struct vdi_image *img, uint32_t vb,
 				    uint32_t *entry);
+/* Copy block `vb` up from the parent chain into physical block `index` of
+ * `img`, where it is still free.  Under the lock. */
 int vdi_chain_copy_up(struct vdi_image *img, uint32_t vb, uint64_t index);
 
-/* A data write covering virtual blocks [vb, vb + n) completed: stage their
- * allocations for the on-disk map (see `staged`).  Takes the lock. */
-void vdi_image_publish(struct vdi_image *img, uint32_t vb, uint32_t n);
-
-/* After an fdatasync: move the staged entries into disk_map (dirtying
- * their sectors).  Returns how many.  Under the lock. */
-uint32_t vdi_image_unstage(struct vdi_image *img);
+/* The modification UUID vdi_commit gives the parent of `child`: derived
+ * from the child's creation UUID and the parent state the child was made
+ * from, so that an interrupted commit is recognised when it runs again
+ * (VDI_OPEN_COMMIT). */
+void vdi_commit_uuid(const struct vdi_image *child, unsigned char out[16]);
 
 static inline bool vdi_is_pending(const struct vdi_image *img, uint32_t vb)
 {
@@ -217,11 +214,6 @@ static inline void vdi_set_pending(struct vdi_image *img, uint32_t vb,
 	else
 		atomic_fetch_and_explicit(&img->pending[vb / 64], ~bit,
 					  memory_order_release);
-}
-
-static inline bool vdi_is_staged(const struct vdi_image *img, uint32_t vb)
-{
-	return img->staged_count && (img->staged[vb / 64] >> (vb % 64) & 1);
 }
 
 /* Set the on-disk map entry of `vb` to `e`, mark its sector dirty and keep
@@ -247,22 +239,6 @@ uint32_t vdi_image_count(const struct vdi_image *img);
  * Under the lock. */
 void vdi_image_recount(struct vdi_image *img);
 
-/* The staged entries enter disk_map (vdi_image_unstage); when they raise
- * the header's count, the header is written first, with pwrite, so that
- * the fdatasync after it makes the count durable before any map sector
- * names the new slots.  Returns -errno from the header write.  Under the
- * lock. */
-int vdi_image_unstage_header_first(struct vdi_image *img);
-
-/* Fill `buf` with block-map sectors [first, first + n) from disk_map.
- * Under the lock. */
-void vdi_image_bmap_bytes(const struct vdi_image *img, uint32_t first,
-			  uint32_t n, unsigned char *buf);
-
-/* Write back every dirty block-map sector and the header with pwrite.
- * Under the lock, with no metadata in flight. */
-int vdi_image_writeback_sync(struct vdi_image *img);
-
 /* Make the file long enough to hold every block handed out or, when that
  * fails (a file size limit below blocks whose writes failed), at least
  * every block that an entry on disk points at or is about to (ref_end).
@@ -273,15 +249,22 @@ int vdi_image_extend(struct vdi_image *img, const char *fn);
 void vdi_image_mark_dirty(struct vdi_image *img, uint32_t vb);
 void vdi_image_mark_sector_dirty(struct vdi_image *img, uint32_t sector);
 
-/* pread/pwrite all of it, retrying short transfers, EINTR and EAGAIN
- * (through the fault seam); 0 or -errno (-ENODATA: end of file). */
-int vdi_full_io(int fd, void *buf, size_t len, uint64_t off, bool write);
+/* ---- slot I/O (slot.c) ---- */
+
+/* Fill `buf` with block-map sectors [first, first + n) from disk_map.
+ * Under the lock. */
+void vdi_image_bmap_bytes(const struct vdi_image *img, uint32_t first,
+			  uint32_t n, unsigned char *buf);
+
+/* Write back every dirty block-map sector and the header with pwrite.
+ * Under the lock, with no metadata in flight. */
+int vdi_image_writeback_sync(struct vdi_image *img);
 
 /* Read physical block `index` with its extra bytes (slot_size bytes); what
- * the file does not hold reads as zeros.  (compact.c) */
+ * the file does not hold reads as zeros. */
 int vdi_read_slot(struct vdi_image *img, uint64_t index, unsigned char *buf);
 
-/* Write back the dirty map and header, then fdatasync.  (compact.c) */
+/* Write back the dirty map and header, then fdatasync.  Under the lock. */
 int vdi_image_commit_meta(struct vdi_image *img);
 
 /* Does [start, end) of the file hold no data?  Only the whole pages in it
@@ -292,7 +275,7 @@ bool vdi_range_is_hole(int fd, uint64_t start, uint64_t end);
 /* fdatasync the image (through the fault seam). */
 int vdi_image_sync(struct vdi_image *img);
 
-/* Take the inter-process locks (engine/lock.c); -EBUSY when another
+/* Take the inter-process locks (lock.c); -EBUSY when another
  * process, libvdi or QEMU, holds the image in a conflicting way. */
 int vdi_image_lock(struct vdi_image *img);
 

@@ -1,11 +1,15 @@
-/* A queue: one io_uring, the requests on it and their SQEs.  Internal. */
-#ifndef LIBVDI_QUEUE_H
-#define LIBVDI_QUEUE_H
+/* A queue: one io_uring, the requests on it and their SQEs.  Shared by
+ * the files of layer 4 (4-queue/) and by no other layer: what the layers
+ * above use is in 4-queue/queue.h. */
+#ifndef LIBVDI_QUEUE_PRIVATE_H
+#define LIBVDI_QUEUE_PRIVATE_H
 
 #include <liburing.h>
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "3-durable/sqe.h"
+#include "4-queue/queue.h"
 #include "vdi.h"
 
 struct vdi_image;
@@ -28,30 +32,6 @@ struct vdi_req {
 	struct iovec iov_one;
 	unsigned inflight;    /* SQEs not yet completed, +1 while preparing */
 	int err;              /* first error, negative errno */
-};
-
-/* SUB_BARRIER: the fdatasync a flush puts before the map entries of new
- * blocks (linked: data durable, then the map, then the final fsync). */
-enum sub_kind { SUB_READ, SUB_WRITE, SUB_META, SUB_FSYNC, SUB_PUNCH,
-		SUB_BARRIER };
-
-/* One SQE and what to do when its CQE arrives. */
-struct vdi_sub {
-	struct vdi_sub *next;
-	struct vdi_req *req;  /* NULL for metadata writes */
-	enum sub_kind kind;
-	bool publish;         /* a write that may make allocations durable */
-	uint32_t vb, nblocks; /* virtual blocks the write covers */
-	uint64_t file_off;    /* still to transfer: [file_off, +len) */
-	size_t len;
-	unsigned char *buf;   /* single buffer; NULL when vectored */
-	struct iovec *iov;    /* vectored: a copy the sub owns */
-	int iovcnt;
-	struct vdi_image *src; /* a parent whose file is read; NULL: own */
-	unsigned char *bounce; /* O_DIRECT bounce buffer (owned) */
-	size_t bounce_skip;   /* where the caller's bytes start in it */
-	size_t req_pos;       /* where this SQE's bytes start in the request */
-	size_t user_len;      /* the caller's bytes in this SQE */
 };
 
 struct vdi_queue {
@@ -77,17 +57,8 @@ struct vdi_queue {
 	unsigned done_head, done_count;
 };
 
-/* vdi_queue_create(); `internal` queues belong to the image's synchronous
- * pool and do not count as the caller's. */
-int vdi_queue_create_internal(struct vdi_image *img, unsigned depth,
-			      unsigned flags, bool internal,
-			      struct vdi_queue **out);
-
 /* queue.c, for split.c: subs and requests, SQEs. */
 struct vdi_sub *vdi_sub_get(struct vdi_queue *q);
-/* vdi_ring_take_back callback: appends the sub to a list whose tail link
- * (struct vdi_sub **) `opaque` points at. */
-void vdi_collect_sub(void *opaque, uint64_t data);
 void vdi_sub_put(struct vdi_queue *q, struct vdi_sub *s);
 void vdi_req_sub_done(struct vdi_queue *q, struct vdi_req *r);
 struct io_uring_sqe *vdi_get_sqe(struct vdi_queue *q);
@@ -100,8 +71,5 @@ void vdi_prep_rw(struct vdi_queue *q, struct vdi_req *r);
 void vdi_prep_zero(struct vdi_queue *q, struct vdi_req *r);
 void vdi_iov_copy(const struct vdi_req *r, size_t pos, size_t n,
 		  unsigned char *mem, bool to_user);
-
-/* Destroy the pooled queues (at close). */
-void vdi_sync_pool_destroy(struct vdi_image *img);
 
 #endif

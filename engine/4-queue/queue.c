@@ -17,7 +17,6 @@
 #include "0-base/error.h"
 #include "0-base/fault.h"
 #include "2-image/image.h"
-
 #include "3-durable/durable.h"
 
 static int ring_submit(struct vdi_queue *q, const char *fn);
@@ -135,20 +134,6 @@ int vdi_sub_issue(struct vdi_queue *q, struct vdi_sub *s)
 
 /* ---- completions ---------------------------------------------------------- */
 
-/* A block-map or header write that a flush put on this queue completed. */
-static void meta_done(struct vdi_queue *q, struct vdi_sub *s, int res)
-{
-	struct vdi_image *img = q->img;
-
-	pthread_mutex_lock(&img->lock);
-	vdi_meta_write_done(img, s, res);
-	if (--q->meta_inflight == 0) {
-		img->meta_owner = NULL;
-		pthread_cond_broadcast(&img->meta_cond);
-	}
-	pthread_mutex_unlock(&img->lock);
-}
-
 static void data_done(struct vdi_queue *q, struct vdi_sub *s, int res)
 {
 	struct vdi_image *img = q->img;
@@ -219,7 +204,7 @@ finished:
 		 * failed one leaves the on-disk entry (and, in a
 		 * differencing image, the parent's data) as it was. */
 		if (s->publish)
-			vdi_image_publish(img, s->vb, s->nblocks);
+			vdi_durable_publish(img, s->vb, s->nblocks);
 	}
 done:
 	vdi_sub_put(q, s);
@@ -250,12 +235,8 @@ static void fsync_done(struct vdi_queue *q, struct vdi_sub *s, int res)
 		/* A write linked before the fsync (the barrier or the map)
 		 * failed; or one failed since the flush was prepared: the
 		 * flush reports it, once. */
-		int err;
+		int err = vdi_durable_take_error(img);
 
-		pthread_mutex_lock(&img->lock);
-		err = img->meta_error;
-		img->meta_error = 0;
-		pthread_mutex_unlock(&img->lock);
 		if (res == 0)
 			res = err;
 		else if ((res = err) == 0) {
@@ -283,7 +264,7 @@ static void punch_done(struct vdi_queue *q, struct vdi_sub *s, int res)
 	 * or pending in a differencing image, is published like one).  A
 	 * punch that failed left the data there: the request fails. */
 	if (res >= 0)
-		vdi_image_publish(img, s->vb, 1);
+		vdi_durable_publish(img, s->vb, 1);
 	else if (!r->err)
 		r->err = vdi_error(res, "vdi_queue_submit", img->path,
 				   "cannot punch out block %" PRIu32 " (it "
@@ -291,26 +272,6 @@ static void punch_done(struct vdi_queue *q, struct vdi_sub *s, int res)
 				   strerror(-res));
 	vdi_sub_put(q, s);
 	vdi_req_sub_done(q, r);
-}
-
-static void barrier_done(struct vdi_queue *q, struct vdi_sub *s, int res)
-{
-	struct vdi_image *img = q->img;
-
-	pthread_mutex_lock(&img->lock);
-	/* The map writes linked after it are cancelled and dirty again; the
-	 * flush reports this error. */
-	if (res < 0)
-		img->barrier_pending = true;
-	if (res < 0 && res != -EAGAIN && res != -EINTR && !img->meta_error)
-		img->meta_error = vdi_error(res, "vdi_queue_flush", img->path,
-					    "fdatasync: %s", strerror(-res));
-	if (--q->meta_inflight == 0) {
-		img->meta_owner = NULL;
-		pthread_cond_broadcast(&img->meta_cond);
-	}
-	pthread_mutex_unlock(&img->lock);
-	vdi_sub_put(q, s);
 }
 
 /* Handle every CQE that is ready; returns how many. */
@@ -326,11 +287,14 @@ static unsigned process_cqes(struct vdi_queue *q)
 		n++;
 		switch (s->kind) {
 		case SUB_META:
-			meta_done(q, s, cqe->res);
+			/* A block-map or header write of a flush. */
+			vdi_durable_meta_done(q->img, &q->meta_inflight, s,
+					      cqe->res);
 			break;
 		case SUB_BARRIER:
-			barrier_done(q, s, vdi_fault_filter(VDI_IO_FSYNC, 0, NULL,
-							    0, cqe->res));
+			vdi_durable_barrier_done(q->img, &q->meta_inflight, s,
+				vdi_fault_filter(VDI_IO_FSYNC, 0, NULL, 0,
+						 cqe->res));
 			break;
 		case SUB_FSYNC:
 			fsync_done(q, s, vdi_fault_filter(VDI_IO_FSYNC, 0, NULL,
@@ -409,7 +373,6 @@ static int wait_and_process(struct vdi_queue *q, const struct timespec *deadline
  * under the image lock. */
 static void sub_not_taken(struct vdi_queue *q, struct vdi_sub *s, int err)
 {
-	struct vdi_image *img = q->img;
 	struct vdi_req *r = s->req;
 
 	switch (s->kind) {
@@ -417,19 +380,10 @@ static void sub_not_taken(struct vdi_queue *q, struct vdi_sub *s, int err)
 		/* A flush's map or header write: dirty again, for the next
 		 * write-back.  The flush's fsync, linked after it and so not
 		 * taken either, reports the error. */
-		meta_done(q, s, -ECANCELED);
+		vdi_durable_meta_done(q->img, &q->meta_inflight, s, -ECANCELED);
 		break;
 	case SUB_BARRIER:
-		/* The staged entries it was to make durable are in disk_map
-		 * already: none may be written before another fdatasync. */
-		pthread_mutex_lock(&img->lock);
-		img->barrier_pending = true;
-		if (--q->meta_inflight == 0) {
-			img->meta_owner = NULL;
-			pthread_cond_broadcast(&img->meta_cond);
-		}
-		pthread_mutex_unlock(&img->lock);
-		vdi_sub_put(q, s);
+		vdi_durable_barrier_lost(q->img, &q->meta_inflight, s);
 		break;
 	case SUB_PUNCH:
 		/* The block keeps its data: the request fails. */
@@ -443,15 +397,6 @@ static void sub_not_taken(struct vdi_queue *q, struct vdi_sub *s, int err)
 		vdi_sub_put(q, s);
 		vdi_req_sub_done(q, r);
 	}
-}
-
-void vdi_collect_sub(void *opaque, uint64_t data)
-{
-	struct vdi_sub ***link = opaque, *s = (struct vdi_sub *)(uintptr_t)data;
-
-	s->next = NULL;
-	**link = s;
-	*link = &s->next;
 }
 
 /* Take the SQEs the kernel has not taken off the ring (see
@@ -549,12 +494,27 @@ static void drain_own_meta(struct vdi_queue *q)
 
 /* ---- flush ----------------------------------------------------------------- */
 
+static void drain_cb(void *opaque)
+{
+	drain_own_meta(opaque);
+}
+
+/* A flush: its metadata chain (3-durable/durable.c), then an fsync that
+ * completes the request. */
 static void prep_flush(struct vdi_queue *q, struct vdi_req *r)
 {
 	struct vdi_image *img = q->img;
+	const struct vdi_flush_ring fr = {
+		.ring = &q->ring,
+		.fixed_files = q->fixed_files,
+		.polled = q->flags & VDI_QUEUE_IOPOLL,
+		.meta_inflight = &q->meta_inflight,
+		.drain = drain_cb,
+		.opaque = q,
+	};
 	struct io_uring_sqe *sqe;
 	struct vdi_sub *s;
-	bool said = false; /* ret came with a message naming it */
+	bool said; /* ret came with a message naming it */
 	int ret;
 
 	r->inflight = 1;
@@ -565,77 +525,8 @@ static void prep_flush(struct vdi_queue *q, struct vdi_req *r)
 	 * which takes it). */
 	if (io_uring_sq_space_left(&q->ring) < VDI_META_MAX_WRITES + 3)
 		ring_submit(q, "vdi_queue_flush");
-	pthread_mutex_lock(&img->lock);
-	while (img->meta_owner) {
-		if (img->meta_owner == q) {
-			pthread_mutex_unlock(&img->lock);
-			drain_own_meta(q);
-			pthread_mutex_lock(&img->lock);
-		} else {
-			pthread_cond_wait(&img->meta_cond, &img->lock);
-		}
-	}
-	/* Per-batch write-backs still in flight complete first. */
-	vdi_meta_ring_reap(img, true);
-	/* A failed metadata write is reported once, by this flush; what it
-	 * carried is dirty again and goes out below. */
-	ret = img->meta_error;
-	img->meta_error = 0;
-	if (ret == 0 && img->written) {
-		ret = vdi_image_extend(img, "vdi_flush");
-		said = ret < 0;
-	}
-	if (ret == 0 && (q->flags & VDI_QUEUE_IOPOLL)) {
-		/* Polled rings take no buffered writes and no fsync. */
-		if (img->staged_count || img->barrier_pending) {
-			ret = vdi_image_unstage_header_first(img);
-			if (ret == 0)
-				ret = vdi_image_sync(img);
-			img->barrier_pending = ret < 0;
-		}
-		if (ret == 0)
-			ret = vdi_image_writeback_sync(img);
-		pthread_mutex_unlock(&img->lock);
-		if (ret == 0)
-			ret = vdi_image_sync(img);
-		said = ret < 0; /* these name what failed */
-		goto out;
-	}
-	if (ret == 0 && (img->staged_count || img->barrier_pending)) {
-		/* New blocks' data durable before the entries that point at
-		 * it: an fdatasync linked before the map writes.  A count
-		 * they raise is written before that fdatasync, so that no
-		 * map sector on disk names a slot at or past the count
-		 * (where QEMU and VirtualBox allocate). */
-		vdi_image_unstage(img);
-		if (img->hdr.blocks_allocated > img->count_on_disk)
-			ret = vdi_meta_prep_header(img, &q->ring, q);
-		s = ret == 0 ? vdi_sub_get(q) : NULL;
-		sqe = s ? io_uring_get_sqe(&q->ring) : NULL;
-		if (!sqe) {
-			if (s)
-				vdi_sub_put(q, s);
-			/* The entries are in disk_map: none goes out before
-			 * another fdatasync. */
-			img->barrier_pending = true;
-			ret = s ? -EBUSY : -ENOMEM;
-			pthread_mutex_unlock(&img->lock);
-			goto out;
-		}
-		s->kind = SUB_BARRIER;
-		io_uring_prep_fsync(sqe, 0, IORING_FSYNC_DATASYNC);
-		vdi_q_set_fd(q, sqe, FD_META);
-		sqe->flags |= IOSQE_IO_LINK;
-		io_uring_sqe_set_data(sqe, s);
-		atomic_fetch_add(&img->stats.sqes, 1);
-		q->meta_inflight++;
-		img->meta_owner = q;
-		img->barrier_pending = false;
-	}
-	if (ret == 0)
-		ret = vdi_meta_prep(img, &q->ring, q, true);
-	pthread_mutex_unlock(&img->lock);
-	if (ret < 0)
+	ret = vdi_durable_flush_prep(img, &fr, &said);
+	if (ret != 0) /* an error, or done without the ring (1) */
 		goto out;
 	s = vdi_sub_get(q);
 	sqe = s ? vdi_get_sqe(q) : NULL;
@@ -789,6 +680,11 @@ int vdi_queue_create(struct vdi_image *img, unsigned depth, unsigned flags,
 				 "unknown flags 0x%x", flags);
 	}
 	return vdi_queue_create_internal(img, depth, flags, false, out);
+}
+
+struct vdi_queue **vdi_queue_pool_link(struct vdi_queue *q)
+{
+	return &q->pool_next;
 }
 
 unsigned vdi_queue_flags(const struct vdi_queue *q)

@@ -11,7 +11,6 @@
 
 #include "0-base/error.h"
 #include "2-image/image.h"
-#include "3-durable/durable.h"
 #include "4-queue/private.h"
 
 /* ---- iovec helpers ------------------------------------------------------ */

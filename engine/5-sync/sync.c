@@ -7,14 +7,17 @@
 
 #include "0-base/error.h"
 #include "2-image/image.h"
-#include "4-queue/private.h"
+#include "4-queue/queue.h"
+#include "5-sync/private.h"
+
+enum sync_op { OP_READ, OP_WRITE, OP_FLUSH, OP_ZERO };
 
 static int pool_get(struct vdi_image *img, struct vdi_queue **q)
 {
 	pthread_mutex_lock(&img->lock);
 	*q = img->sync_pool;
 	if (*q)
-		img->sync_pool = (*q)->pool_next;
+		img->sync_pool = *vdi_queue_pool_link(*q);
 	pthread_mutex_unlock(&img->lock);
 	if (*q)
 		return 0;
@@ -24,7 +27,7 @@ static int pool_get(struct vdi_image *img, struct vdi_queue **q)
 static void pool_put(struct vdi_image *img, struct vdi_queue *q)
 {
 	pthread_mutex_lock(&img->lock);
-	q->pool_next = img->sync_pool;
+	*vdi_queue_pool_link(q) = img->sync_pool;
 	img->sync_pool = q;
 	pthread_mutex_unlock(&img->lock);
 }
@@ -34,7 +37,7 @@ void vdi_sync_pool_destroy(struct vdi_image *img)
 	struct vdi_queue *q;
 
 	while ((q = img->sync_pool)) {
-		img->sync_pool = q->pool_next;
+		img->sync_pool = *vdi_queue_pool_link(q);
 		vdi_queue_destroy(q);
 	}
 }
@@ -47,8 +50,8 @@ static const char *const op_names[] = {
 /* Queue with `prep`, submit, wait: the request's result.  A request that
  * failed in the kernel (a data write hitting ENOSPC, say) completes with
  * its errno but no message: then the message is made here. */
-static int64_t run_one(struct vdi_image *img, int op, void *buf, size_t len,
-		       uint64_t offset)
+static int64_t run_one(struct vdi_image *img, enum sync_op op, void *buf,
+		       size_t len, uint64_t offset)
 {
 	struct vdi_completion c;
 	struct vdi_queue *q;

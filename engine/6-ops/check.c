@@ -10,6 +10,7 @@
 
 #include "0-base/error.h"
 #include "2-image/image.h"
+#include "3-durable/durable.h"
 
 /* Problems of one kind reported one by one before they are summed up. */
 #define REPORT_LIMIT 1000

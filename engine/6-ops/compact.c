@@ -10,44 +10,15 @@
 #include <unistd.h>
 
 #include "0-base/error.h"
+#include "0-base/fileio.h"
 #include "2-image/image.h"
 
 /* Moves made durable together: copies, one fdatasync, then the map. */
 #define MOVE_BATCH 32
 
-/* Read a whole slot; what the file does not hold reads as zeros. */
-int vdi_read_slot(struct vdi_image *img, uint64_t index, unsigned char *buf)
-{
-	uint64_t off = vdi_slot_offset(img, index);
-	size_t done = 0;
-
-	memset(buf, 0, img->slot_size);
-	while (done < img->slot_size) {
-		ssize_t n = pread(img->meta_fd, buf + done,
-				  img->slot_size - done, (off_t)(off + done));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		done += (size_t)n;
-	}
-	return 0;
-}
-
 static bool all_zero(const unsigned char *p, size_t n)
 {
 	return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
-}
-
-/* Write back the dirty map and header, then make them durable. */
-int vdi_image_commit_meta(struct vdi_image *img)
-{
-	int ret = vdi_image_writeback_sync(img);
-
-	return ret < 0 ? ret : vdi_image_sync(img);
 }
 
 /* What a free entry of `img` would read for block `vb`: 1 if the same
@@ -238,8 +209,9 @@ static int fill_holes(struct vdi_image *img, unsigned char *buf,
 			hole++;
 		ret = vdi_read_slot(img, p, buf);
 		if (ret == 0)
-			ret = vdi_full_io(img->meta_fd, buf, img->slot_size,
-					  vdi_slot_offset(img, hole), true);
+			ret = vdi_file_write(img->meta_fd, buf, img->slot_size,
+					     vdi_slot_offset(img, hole),
+					     VDI_FILE_SEAM);
 		if (ret < 0) {
 			ret = vdi_error(ret, "vdi_compact", img->path,
 					"cannot move block %" PRIu32 ": %s",

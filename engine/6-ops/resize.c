@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "0-base/error.h"
+#include "0-base/fileio.h"
 #include "2-image/image.h"
 
 /* Write n entries at `at`, exactly (the metadata descriptor is buffered,
@@ -30,7 +31,7 @@ static int put_map(struct vdi_image *img, const uint32_t *map, uint32_t n,
 		buf[4 * i + 2] = (unsigned char)(map[i] >> 16);
 		buf[4 * i + 3] = (unsigned char)(map[i] >> 24);
 	}
-	ret = vdi_full_io(img->meta_fd, buf, bytes, at, true);
+	ret = vdi_file_write(img->meta_fd, buf, bytes, at, VDI_FILE_SEAM);
 	free(buf);
 	return ret;
 }
@@ -40,8 +41,8 @@ static int put_header(struct vdi_image *img)
 	int ret;
 
 	vdi_header_encode(&img->hdr, img->preamble);
-	ret = vdi_full_io(img->meta_fd, img->preamble, VDI_PREAMBLE_SIZE, 0,
-			  true);
+	ret = vdi_file_write(img->meta_fd, img->preamble, VDI_PREAMBLE_SIZE, 0,
+			     VDI_FILE_SEAM);
 	return ret < 0 ? ret : vdi_image_sync(img);
 }
 
@@ -93,8 +94,9 @@ static int evacuate(struct vdi_image *img, uint64_t k, unsigned char *buf)
 			continue;
 		ret = vdi_read_slot(img, e, buf);
 		if (ret == 0)
-			ret = vdi_full_io(img->meta_fd, buf, img->slot_size,
-					  vdi_slot_offset(img, to), true);
+			ret = vdi_file_write(img->meta_fd, buf, img->slot_size,
+					     vdi_slot_offset(img, to),
+					     VDI_FILE_SEAM);
 		if (ret == 0)
 			ret = vdi_image_sync(img);
 		if (ret < 0)
