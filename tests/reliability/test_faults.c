@@ -1,4 +1,4 @@
-/* Fault injection through the engine's seam (engine/fault.h): on the Nth
+/* Fault injection through the engine's seam (engine/0-base/fault.h): on the Nth
  * completion of one kind (data read, data write, metadata write, fsync)
  * the hook replaces the result with an error, a short count, EAGAIN or
  * EINTR; and a queue's submissions may be refused (EAGAIN, EBUSY, EINTR,
@@ -519,7 +519,7 @@ Test(faults, meta_eintr) { meta_retried("m-eintr.vdi", EINTR); }
  * Disabled: when the first metadata write is a per-batch one on the
  * image's ring (which depends on timing and on the engine version), a
  * short count is not continued but taken as a failure:
- * vdi_meta_write_done() (engine/meta.c) sets meta_error = -EIO for
+ * meta_write_done() (engine/3-durable/durable.c) sets meta_error = -EIO for
  * res != len, so vdi_close() fails with EIO.  Reported; enable with
  * --filter once a short metadata write is continued like a data one. */
 Test(faults, close_meta_short)

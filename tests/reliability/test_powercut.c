@@ -1,5 +1,5 @@
 /* Power-cut simulation at the I/O layer.  A recording hook on the engine's
- * fault seam (engine/fault.h) logs every write the engine completes, with
+ * fault seam (engine/0-base/fault.h) logs every write the engine completes, with
  * its bytes, and every fsync, in the order the engine sees them.  For many
  * cut points the on-disk state after a power cut is rebuilt: the image as
  * created, every write before the last fsync that completed before the
