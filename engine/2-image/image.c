@@ -329,7 +329,7 @@ out_free:
 	return ret;
 }
 
-void vdi_image_mark_dirty(struct vdi_image *img, uint32_t vb)
+static void mark_dirty(struct vdi_image *img, uint32_t vb)
 {
 	vdi_image_mark_sector_dirty(img, vb / ENTRIES_PER_SECTOR);
 }
@@ -443,7 +443,7 @@ void vdi_image_set_disk_entry(struct vdi_image *img, uint32_t vb, uint32_t e)
 	else if (vdi_entry_is_data(old) && !vdi_entry_is_data(e))
 		img->blocks_mapped--;
 	img->disk_map[vb] = e;
-	vdi_image_mark_dirty(img, vb);
+	mark_dirty(img, vb);
 	if (vdi_entry_is_data(e) && e + 1 > img->slot_end)
 		img->slot_end = e + 1;
 	if (img->hdr.blocks_allocated != vdi_image_count(img)) {

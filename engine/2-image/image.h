@@ -183,9 +183,6 @@ int vdi_chain_copy_up_pending(struct vdi_image *img, uint32_t vb,
  * ZERO, or FREE at the end of the chain). */
 struct vdi_image *vdi_chain_resolve(struct vdi_image *img, uint32_t vb,
 				    uint32_t *entry);
-/* Copy block `vb` up from the parent chain into physical block `index` of
- * `img`, where it is still free.  Under the lock. */
-int vdi_chain_copy_up(struct vdi_image *img, uint32_t vb, uint64_t index);
 
 /* The modification UUID vdi_commit gives the parent of `child`: derived
  * from the child's creation UUID and the parent state the child was made
@@ -246,7 +243,8 @@ void vdi_image_recount(struct vdi_image *img);
  * Under the lock. */
 int vdi_image_extend(struct vdi_image *img, const char *fn);
 
-void vdi_image_mark_dirty(struct vdi_image *img, uint32_t vb);
+/* Mark block-map sector `sector` for the next write-back.  Under the
+ * lock. */
 void vdi_image_mark_sector_dirty(struct vdi_image *img, uint32_t sector);
 
 /* ---- slot I/O (slot.c) ---- */

@@ -3,6 +3,7 @@
 #define LIBVDI_IMAGE_PRIVATE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct vdi_image;
 
@@ -10,5 +11,10 @@ struct vdi_image;
  * vdi_image_open, its own parents).  (chain.c) */
 int vdi_chain_open_parent(struct vdi_image *img, const char *const *parents,
 			  size_t nparents, unsigned depth);
+
+/* Copy block `vb` up from the parent chain into physical block `index` of
+ * `img`, where it is still free (the allocator, for a partial write).
+ * Under the lock.  (chain.c) */
+int vdi_chain_copy_up(struct vdi_image *img, uint32_t vb, uint64_t index);
 
 #endif
