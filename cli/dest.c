@@ -3,7 +3,7 @@
  * existing file is replaced only with --force, only if it is a regular
  * file the user may write (the new file is renamed over it, which the
  * file's own permissions would not stop), and only if no process has it
- * open through QEMU's byte locks, which libvdi takes too (engine/lock.c):
+ * open through QEMU's byte locks, which libvdi takes too (engine/2-image/lock.c):
  * a writer that still has the old file open would go on writing into a
  * file that no longer has a name, and lose everything it writes.
  *
@@ -19,7 +19,7 @@
 
 #include "cli.h"
 
-/* QEMU's lock bytes (see engine/lock.c): 100 + bit says "I hold this
+/* QEMU's lock bytes (see engine/2-image/lock.c): 100 + bit says "I hold this
  * permission", 200 + bit "I let no one else hold it". */
 static const struct {
 	off_t byte;
