@@ -247,8 +247,12 @@ ok "check of a child without its parent" "$VDI" check "$T/child.vdi"
 sum=$(sha256sum <"$T/child.vdi")
 ok "check -r all of a child without its parent" "$VDI" check -r all "$T/child.vdi"
 is "  a clean child is left as it was" "$(sha256sum <"$T/child.vdi")" "$sum"
-"$VDI" create "$T/away/other.vdi" "$("$VDI" info --output=json "$T/child.vdi" --no-parent | python3 -c 'import json,sys; print(json.load(sys.stdin)["virtual-size"])')" >/dev/null
+ok "an unrelated image of the same size" "$VDI" create "$T/away/other.vdi" \
+	"$("$VDI" info --output=json "$T/child.vdi" --no-parent | python3 -c 'import json,sys; print(json.load(sys.stdin)["virtual-size"])')"
 exits "check -b with a wrong parent still fails" 1 "$VDI" check -b "$T/away/other.vdi" "$T/child.vdi"
+grep -q "other.vdi.*UUID" "$T/last.err"
+_result $? "  because of the parent's UUID, not a missing file"
+sed 's/^/# stderr: /' "$T/last.err" | head -2
 ok "info --no-parent" "$VDI" info --no-parent --output=json "$T/child.vdi"
 is "  shows the link UUID" "$(json_get "$T/last.out" 'j["format-specific"]["data"]["link-uuid"]')" "$base_uuid"
 is "  and no backing file" "$(json_get "$T/last.out" '"backing-filename" in j')" "False"

@@ -49,7 +49,8 @@ PY
 	_result $? "$name: format-specific fields match the header bytes"
 	[ -s "$T/hdr.out" ] && sed 's/^/# /' "$T/hdr.out"
 	# The human report starts with qemu-img's own lines, word for word.
-	"$VDI" info "$f" | head -5 >"$T/v.txt"
+	exits "$name: vdi info" 0 "$VDI" info "$f"
+	head -5 "$T/last.out" >"$T/v.txt"
 	"$QEMU_IMG" info "$f" | head -5 >"$T/q.txt"
 	diff "$T/q.txt" "$T/v.txt" >"$T/diff.out"
 	_result $? "$name: first five human lines equal qemu-img info's"

@@ -57,7 +57,7 @@ check_image() {
 	[ $rc = 0 ] || [ $rc = 3 ]
 	_result $? "$label: vdi check finds no corruption (exit $rc; 3: leaks)"
 	[ $rc = 0 ] || [ $rc = 3 ] || sed 's/^/# /' "$T/c.out" | head -5
-	if [ -n "$QEMU_IMG" ]; then
+	if have_qemu_img "$label: qemu-img check"; then
 		"$QEMU_IMG" check "$img" >"$T/q.out" 2>&1
 		rc=$?
 		[ $rc = 0 ] || [ $rc = 3 ]
@@ -84,7 +84,9 @@ writer_case() {
 	local label=$1 mode=$2 expect=$3
 	shift 3
 	rm -f "$D/$mode.vdi"
-	"$VDI" create -q "$D/$mode.vdi" 256M || return
+	# A case that cannot start is a failure, not a case left out.
+	ok "$label: $mode API: create the image" "$VDI" create -q "$D/$mode.vdi" 256M
+	[ -f "$D/$mode.vdi" ] || return
 	okd "$label: $mode API: writes fail with $expect only, nothing hangs" \
 		$TIMEOUT "$FULLDISK" write "$mode" "$D/$mode.vdi" "$T/$mode.log" \
 		--expect="$expect" "$@"
