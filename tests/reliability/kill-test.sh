@@ -6,8 +6,14 @@
 # and with leaks `vdi check -r leaks` must clean it), satisfy qemu-img check,
 # and hold every record flushed before the kill and nothing foreign.
 #
+# Each kill comes after the writer has completed at least one more flush
+# group (the log grew), so no kill tests an empty log; the writer must die
+# of the SIGKILL, never exit by itself, and write nothing on stderr.
+#
 # Usage: kill-test.sh VDI KILL_WRITER [ITERATIONS]
-# LIBVDI_LONG=1 runs 400 iterations instead of 40.  Prints TAP.
+# LIBVDI_LONG=1 runs 400 iterations instead of 40.  Prints TAP.  Without
+# qemu-img its cross-check is one TAP skip (a failure under
+# LIBVDI_REQUIRE_QEMU=1, as in scripts/test).
 set -u
 VDI=${1:?usage}
 WRITER=${2:?usage}
@@ -22,21 +28,52 @@ SEED=${LIBVDI_SEED:-$(date +%s)}
 RANDOM=$SEED
 
 n=0 failed=0 mismatch=0 qmismatch=0 leaky=0 midleaks=0
+# Flush groups in the log: one terminator pair (16 bytes of 0xff, then the
+# count) ends each.
+groups() {
+	[ -f "$LOG" ] || { echo 0; return; }
+	od -An -v -tx8 -w16 "$LOG" | grep -c '^ ffffffffffffffff '
+}
+
 echo "# seed $SEED, $N iterations"
-echo "1..$N"
+echo "1..$((N + 1))"
+if [ -n "$QEMU_IMG" ]; then
+	echo "ok 1 - qemu-img $QEMU_IMG cross-checks every kill"
+elif [ "${LIBVDI_REQUIRE_QEMU:-0}" = 1 ]; then
+	echo "not ok 1 - qemu-img not found, and LIBVDI_REQUIRE_QEMU=1 needs it"
+	failed=1
+else
+	echo "ok 1 - qemu-img cross-check of every kill # SKIP qemu-img not found"
+fi
 for i in $(seq 1 "$N"); do
 	msg=
 	if [ $((i % 10)) = 1 ]; then
 		rm -f "$IMG" "$LOG"
 		"$VDI" create -q "$IMG" 96M || msg="create failed"
 	fi
+	before=$(groups)
+	size=$(stat -c %s "$LOG" 2>/dev/null || echo 0)
 	"$WRITER" write "$IMG" "$LOG" "$i" "$((SEED * 1000 + i))" 2>"$T/w.err" &
 	pid=$!
+	# Until the writer started logging a flush group (10 s at most), then a
+	# random time more; that the group was completed is checked below.
+	end=$((SECONDS + 10))
+	while [ $SECONDS -lt $end ]; do
+		[ "$(stat -c %s "$LOG" 2>/dev/null || echo 0)" -gt "$size" ] && break
+		kill -0 $pid 2>/dev/null || break
+		sleep 0.01
+	done
 	sleep "0.$(printf %03d $((RANDOM % 400 + 20)))"
 	kill -KILL $pid 2>/dev/null
 	wait $pid 2>/dev/null
+	wrc=$?
+	after=$(groups)
 	if [ -s "$T/w.err" ]; then
 		msg="writer failed before the kill: $(head -1 "$T/w.err")"
+	elif [ $wrc != 137 ]; then
+		msg="the writer exited with status $wrc before the kill"
+	elif [ "$after" -le "$before" ]; then
+		msg="the writer completed no flush group before the kill ($before groups before, $after after)"
 	fi
 	# vdi check: 0 clean, 3 leaks; 2 only for a lagging header count.
 	"$VDI" check "$IMG" >"$T/c.out" 2>&1
@@ -80,9 +117,9 @@ for i in $(seq 1 "$N"); do
 	"$WRITER" verify "$IMG" "$LOG" >"$T/v.out" 2>&1 ||
 		msg="${msg:-verify: $(grep -v '^verify: [0-9]* flush' "$T/v.out" | head -2 | tr '\n' ' ')}"
 	if [ -z "$msg" ]; then
-		echo "ok $i - kill $i: $(tail -1 "$T/v.out")"
+		echo "ok $((i + 1)) - kill $i: $((after - before)) new flush groups; $(tail -1 "$T/v.out")"
 	else
-		echo "not ok $i - kill $i: $msg"
+		echo "not ok $((i + 1)) - kill $i: $msg"
 		failed=$((failed + 1))
 		cp "$IMG" "${TMPDIR:-/tmp}/kill-test-failed-$i.vdi" 2>/dev/null
 		cp "$LOG" "${TMPDIR:-/tmp}/kill-test-failed-$i.log" 2>/dev/null
