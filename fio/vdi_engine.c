@@ -367,6 +367,14 @@ static int vdi_fio_open_file(struct thread_data *td, struct fio_file *f)
 		vdi_note_once(d, NOTE_IOPOLL_REFUSED, "the kernel refused IOPOLL; completions come by interrupt");
 	if (o->fixedbufs)
 		vdi_fio_register_buffers(td, f, vf);
+	/* What was asked for and what is in use, so that a fallback is never
+	 * silent (tests/fio/fio-test.sh, case options, reads this line). */
+	if (o->sqpoll || o->iopoll || o->fixedbufs)
+		vdi_note_once(d, NOTE_MODES,
+			      "%s: ring modes in use: sqpoll=%d iopoll=%d fixedbufs=%d "
+			      "(asked: sqpoll=%d iopoll=%d fixedbufs=%d)", f->file_name,
+			      !!(got & VDI_QUEUE_SQPOLL), !!(got & VDI_QUEUE_IOPOLL),
+			      vf->fixedbufs, !!o->sqpoll, !!o->iopoll, !!o->fixedbufs);
 
 	FILE_SET_ENG_DATA(f, vf);
 	return 0;

@@ -49,6 +49,7 @@ enum {
 	NOTE_FIXEDBUFS = 1 << 5,
 	NOTE_SHARED_DIRECT = 1 << 6,
 	NOTE_IO_ERROR = 1 << 7,
+	NOTE_MODES = 1 << 8,
 };
 
 /* Warnings and notes go to stderr: stdout may carry fio's JSON output. */
