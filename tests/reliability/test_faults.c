@@ -282,7 +282,7 @@ static void verify(const char *p)
 				     "data at %llu differs from the model",
 				     (unsigned long long)off);
 	cr_assert_eq(vdi_close(img), 0);
-	if (have("qemu-img"))
+	if (have_qemu("qemu-img"))
 		cr_assert_eq(sh("qemu-img check -q %s", p), 0,
 			     "qemu-img check disagrees");
 	free(buf);
@@ -1008,3 +1008,5 @@ Test(faults, create_dir_fsync_eio)
 	*strrchr(dir, '/') = '\0';
 	cr_assert_eq(count_files(dir, "cr-eio.vdi"), 1, "no temporary file");
 }
+
+QEMU_ORACLE_TEST(faults)

@@ -332,3 +332,5 @@ Test(powercut, random_cuts)
 	cr_log_info("%u cuts over %zu logged writes and barriers; %u left the "
 		    "header count lagging (repaired)", CUTS, nevents, lagged);
 }
+
+QEMU_ORACLE_TEST(powercut)

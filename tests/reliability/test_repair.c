@@ -74,7 +74,7 @@ static void clean(const char *p)
 	vdi_close(img);
 	cr_assert_eq(r.corruptions, 0, "corruption left:\n%s", said);
 	cr_assert_eq(r.leaks, 0, "leaks left:\n%s", said);
-	if (have("qemu-img"))
+	if (have_qemu("qemu-img"))
 		cr_assert_eq(sh("qemu-img check -q %s", p), 0);
 }
 
@@ -260,3 +260,5 @@ Test(repair, refuses_an_image_in_use)
 	vdi_close(img);
 	cr_assert_eq(repair(p, 0, &rr), -EINVAL);
 }
+
+QEMU_ORACLE_TEST(repair)

@@ -164,7 +164,7 @@ Test(chain, commit)
 	cr_assert_eq(vdi_commit(child, NULL, NULL, NULL), 0, "%s", vdi_errmsg());
 	assert_reads(base, NULL, model);
 	assert_reads(child, NULL, model);
-	if (have("qemu-img"))
+	if (have_qemu("qemu-img"))
 		cr_assert_eq(sh("qemu-img check -q %s", base), 0);
 	cr_assert_eq(vdi_commit(base, NULL, NULL, NULL), -EINVAL,
 		     "a base image has nothing to commit");
@@ -263,7 +263,7 @@ Test(chain, commit_stopped_while_copying_resumes)
 	cr_assert_eq(vdi_commit(child, NULL, NULL, NULL), 0, "%s", vdi_errmsg());
 	assert_reads(base, NULL, model);
 	assert_reads(child, NULL, model);
-	if (have("qemu-img"))
+	if (have_qemu("qemu-img"))
 		cr_assert_eq(sh("qemu-img check -q %s", base), 0);
 	free(model);
 }
@@ -467,3 +467,5 @@ Test(chain, failed_whole_block_write_keeps_the_parent)
 	free(buf);
 	free(model);
 }
+
+QEMU_ORACLE_TEST(chain)

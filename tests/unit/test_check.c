@@ -82,7 +82,7 @@ Test(check, past_eof)
 	cr_assert(strstr(problems, "block 2 maps to physical block 1000, past the end"),
 		  "%s", problems);
 	cr_assert_eq(r.out_of_range, 1, "1000 is not below 4 blocks either");
-	if (have("qemu-img"))
+	if (have_qemu("qemu-img"))
 		cr_assert_eq(sh("qemu-img check -q %s 2>/dev/null", p), 2,
 			     "QEMU sees an index too large too");
 }
@@ -111,7 +111,7 @@ Test(check, allocated_mismatch)
 	cr_assert_eq(r.allocated_mismatch, 1);
 	cr_assert(strstr(problems, "header says 7 blocks are allocated, the block map has 4"),
 		  "%s", problems);
-	if (have("qemu-img"))
+	if (have_qemu("qemu-img"))
 		cr_assert_eq(sh("qemu-img check -q %s 2>/dev/null", p), 2);
 }
 
@@ -138,3 +138,5 @@ Test(check, hole_at_end_is_no_leak)
 	cr_assert_eq(r.corruptions + r.leaks, 0, "%s", problems);
 	cr_assert_eq(r.holes, 1, "a block of the file without data");
 }
+
+QEMU_ORACLE_TEST(check)

@@ -15,7 +15,7 @@
 
 static void need_qemu(void)
 {
-	if (!have("qemu-img") || !have("qemu-io"))
+	if (!have_qemu("qemu-img") || !have_qemu("qemu-io"))
 		cr_skip_test("qemu-img/qemu-io not installed");
 }
 
@@ -344,7 +344,7 @@ Test(interop, differencing_children_of_real_images)
 				cr_assert_eq(vdi_commit(child, parent, NULL, NULL),
 					     0, "%s", vdi_errmsg());
 		}
-		if (have("qemu-img"))
+		if (have_qemu("qemu-img"))
 			cr_assert_eq(sh("qemu-img check -q %s", parent), 0,
 				     "%s after commit", parents[i]);
 		free(want[0]);
@@ -368,7 +368,7 @@ Test(interop, allocation_after_leaked_slots_keeps_the_count_rule)
 	struct vdi_completion c;
 	int fd;
 
-	if (!have("qemu-io"))
+	if (!have_qemu("qemu-io"))
 		cr_skip_test("qemu-io not installed");
 	unlink(p);
 	cr_assert_eq(vdi_create(p, 16 * MiB, NULL), 0);
@@ -404,3 +404,5 @@ Test(interop, allocation_after_leaked_slots_keeps_the_count_rule)
 	free(buf);
 	free(junk);
 }
+
+QEMU_ORACLE_TEST(interop)

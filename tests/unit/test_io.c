@@ -76,7 +76,7 @@ static void roundtrip(unsigned flags)
 	cr_assert_eq(vdi_pread(img, r + 3, 8 * MiB - 3, 3), (ssize_t)(8 * MiB - 3));
 	cr_assert_eq(memcmp(r + 3, model + 3, 8 * MiB - 3), 0, "after reopen");
 	cr_assert_eq(vdi_close(img), 0);
-	if (have("qemu-img"))
+	if (have_qemu("qemu-img"))
 		cr_assert_eq(sh("qemu-img check -q %s", tpath("rt.vdi")), 0);
 	free(w);
 	free(r);
@@ -180,7 +180,7 @@ Test(io, metadata_is_coalesced_per_batch)
 	cr_assert_geq(s1.meta_writes - s0.meta_writes, 2, "map and header");
 	vdi_queue_destroy(q);
 	cr_assert_eq(vdi_close(img), 0);
-	if (have("qemu-img"))
+	if (have_qemu("qemu-img"))
 		cr_assert_eq(sh("qemu-img check -q %s", tpath("c.vdi")), 0);
 	free(buf);
 }
@@ -278,7 +278,7 @@ Test(io, static_image)
 	vdi_get_stats(img, &st);
 	cr_assert_eq(st.blocks_allocated, 0);
 	cr_assert_eq(vdi_close(img), 0);
-	if (have("qemu-img"))
+	if (have_qemu("qemu-img"))
 		cr_assert_eq(sh("qemu-img check -q %s", p), 0);
 }
 
@@ -395,7 +395,7 @@ Test(io, threads_share_an_image)
 			     "4k piece %d", i);
 	}
 	cr_assert_eq(vdi_close(img), 0);
-	if (have("qemu-img"))
+	if (have_qemu("qemu-img"))
 		cr_assert_eq(sh("qemu-img check -q %s", tpath("t.vdi")), 0);
 	free(got);
 }
@@ -441,7 +441,7 @@ Test(io, discard_and_zeroes)
 	cr_assert_eq(peek32(tpath("d.vdi"), MiB + 4 * 2), 2, "keeps its slot");
 	cr_assert_eq(peek32(tpath("d.vdi"), MiB + 4 * 3), 3, "keeps its slot");
 	cr_assert_eq(peek32(tpath("d.vdi"), 0x184), 8, "blocks allocated");
-	if (have("qemu-img")) {
+	if (have_qemu("qemu-img")) {
 		f = fopen(tpath("d.raw"), "wb");
 		cr_assert_eq(fwrite(model, 1, 8 * MiB, f), 8 * MiB);
 		fclose(f);
@@ -499,7 +499,7 @@ Test(io, header_384_written_back_as_384)
 	struct vdi_image *img;
 	struct vdi_info info;
 
-	if (!have("qemu-img"))
+	if (!have_qemu("qemu-img"))
 		cr_skip_test("qemu-img not installed");
 	unlink(p);
 	cr_assert_eq(sh("qemu-img create -q -f vdi %s 4M", p), 0);
@@ -550,3 +550,5 @@ Test(io, block_extra_honoured)
 	for (size_t i = 0; i < sizeof(extra); i++)
 		cr_assert_eq(extra[i], 0, "extra bytes untouched");
 }
+
+QEMU_ORACLE_TEST(io)

@@ -37,7 +37,7 @@ static void assert_disk(const char *p, const unsigned char *model, size_t len)
 	cr_assert_eq(cr.corruptions + cr.leaks, 0, "vdi check clean");
 	vdi_close(img);
 	free(buf);
-	if (have("qemu-img")) {
+	if (have_qemu("qemu-img")) {
 		write_raw(tpath("model.raw"), model, len);
 		cr_assert_eq(sh("qemu-img check -q %s", p), 0);
 		cr_assert_eq(sh("qemu-img compare -q -f vdi -F raw %s %s", p,
@@ -125,7 +125,7 @@ Test(maint, grow_moves_the_block_map)
 	unsigned char *model;
 	FILE *f;
 
-	if (!have("qemu-img") || !have("qemu-io"))
+	if (!have_qemu("qemu-img") || !have_qemu("qemu-io"))
 		cr_skip_test("qemu-img not installed");
 	cr_assert_eq(sh("qemu-img create -q -f vdi %s 8M && qemu-io -f vdi "
 			"-c 'write -P 0x61 0 1M' -c 'write -P 0x62 3M 4k' "
@@ -183,3 +183,5 @@ Test(maint, grow_static)
 	assert_disk(p, model, 8 * MiB);
 	free(model);
 }
+
+QEMU_ORACLE_TEST(maint)

@@ -88,6 +88,25 @@ int have(const char *prog)
 	return sh("command -v %s >/dev/null 2>&1", prog) == 0;
 }
 
+int have_qemu(const char *prog)
+{
+	const char *req = getenv("LIBVDI_REQUIRE_QEMU");
+
+	if (have(prog))
+		return 1;
+	if (req && !strcmp(req, "1"))
+		cr_assert_fail("%s not found, and LIBVDI_REQUIRE_QEMU=1 needs it",
+			     prog);
+	return 0;
+}
+
+void qemu_oracle_test(void)
+{
+	if (!have_qemu("qemu-img") || !have_qemu("qemu-io"))
+		cr_skip_test("qemu-img or qemu-io not found: the QEMU "
+			     "cross-checks of this file did not run");
+}
+
 static void put_le32(unsigned char *p, uint32_t v)
 {
 	for (int i = 0; i < 4; i++)

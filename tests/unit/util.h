@@ -28,4 +28,14 @@ int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Is this program on PATH? */
 int have(const char *prog);
 
+/* QEMU (qemu-img, qemu-io) as the oracle: have(prog), except that under
+ * LIBVDI_REQUIRE_QEMU=1 (scripts/test; bootstrap installs QEMU) a missing
+ * program fails the calling test.  A file whose checks use it also holds
+ * QEMU_ORACLE_TEST(suite), one test that is skipped when QEMU is missing,
+ * so that the cross-checks left out show as a skip. */
+int have_qemu(const char *prog);
+void qemu_oracle_test(void);
+#define QEMU_ORACLE_TEST(suite) \
+	Test(suite, qemu_oracle_present) { qemu_oracle_test(); }
+
 #endif
