@@ -46,6 +46,18 @@ unsigned vdi_ring_take_back(struct io_uring *ring,
 	return n;
 }
 
+void vdi_fault_submitted(struct io_uring *ring, enum vdi_ring_kind kind)
+{
+	const struct vdi_fault_hook *io = vdi_fault_hook;
+	struct io_uring_sq *sq = &ring->sq;
+	unsigned i;
+
+	if (!io || !io->submitted)
+		return;
+	for (i = sq->sqe_head; i != sq->sqe_tail; i++)
+		io->submitted(io->opaque, kind, &sq->sqes[i & sq->ring_mask]);
+}
+
 int vdi_fault_submit(struct io_uring *ring, enum vdi_ring_kind kind)
 {
 	const struct vdi_fault_submit_hook *h = submit_hook;
@@ -53,14 +65,18 @@ int vdi_fault_submit(struct io_uring *ring, enum vdi_ring_kind kind)
 	unsigned ready, tail;
 	int want, ret;
 
-	if (!h)
+	if (!h) {
+		vdi_fault_submitted(ring, kind);
 		return io_uring_submit(ring);
+	}
 	ready = vdi_ring_not_taken(ring);
 	want = h->submit(h->opaque, kind, ready);
 	if (want < 0)
 		return want;
-	if ((unsigned)want >= ready)
+	if ((unsigned)want >= ready) {
+		vdi_fault_submitted(ring, kind);
 		return io_uring_submit(ring);
+	}
 	/* Let the kernel see only the first `want`: liburing hands over
 	 * sqe_head..sqe_tail, so end that range early for one submission.
 	 * Entries handed over before (left by a short submission) cannot be
@@ -71,6 +87,7 @@ int vdi_fault_submit(struct io_uring *ring, enum vdi_ring_kind kind)
 		sq->sqe_tail -= ready - (unsigned)want;
 	else
 		sq->sqe_tail = sq->sqe_head;
+	vdi_fault_submitted(ring, kind);
 	ret = io_uring_submit(ring);
 	sq->sqe_tail = tail;
 	return ret;

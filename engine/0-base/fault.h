@@ -13,12 +13,19 @@
 #include <sys/uio.h>
 
 struct io_uring;
+struct io_uring_sqe;
 
 enum vdi_io_kind {
 	VDI_IO_READ,  /* data read */
 	VDI_IO_WRITE, /* data write */
 	VDI_IO_META,  /* block-map or header write */
 	VDI_IO_FSYNC, /* fdatasync of a flush or close; fsync in vdi_create */
+};
+
+/* Which ring a submission is for. */
+enum vdi_ring_kind {
+	VDI_RING_QUEUE, /* a queue's ring: data, flush chains */
+	VDI_RING_META,  /* the image's per-batch metadata ring */
 };
 
 struct vdi_fault_hook {
@@ -29,12 +36,14 @@ struct vdi_fault_hook {
 	int (*io)(void *opaque, enum vdi_io_kind kind, uint64_t off,
 		  size_t len, const struct iovec *iov, int iovcnt, int res);
 	void *opaque;
-};
-
-/* Which ring a submission is for. */
-enum vdi_ring_kind {
-	VDI_RING_QUEUE, /* a queue's ring: data, flush chains */
-	VDI_RING_META,  /* the image's per-batch metadata ring */
+	/* Optional: called for each SQE as it is handed to the kernel
+	 * (vdi_fault_submit), oldest first, before io_uring_submit(), so a
+	 * test knows what was in flight when (the power-cut model needs
+	 * writes not yet completed, and the links of a flush's chain).
+	 * Entries that a submit hook holds back are reported when they are
+	 * handed over at last; with SQPOLL, as they are put on the ring. */
+	void (*submitted)(void *opaque, enum vdi_ring_kind kind,
+			  const struct io_uring_sqe *sqe);
 };
 
 struct vdi_fault_submit_hook {
@@ -76,6 +85,11 @@ static inline int vdi_fault_filter(enum vdi_io_kind kind, uint64_t off,
 /* io_uring_submit() through the seam: the number of SQEs the kernel took,
  * or a negative errno (then it took none). */
 int vdi_fault_submit(struct io_uring *ring, enum vdi_ring_kind kind);
+
+/* Report to the I/O hook's `submitted` the SQEs io_uring_submit() is
+ * about to hand over (sqe_head up to sqe_tail).  vdi_fault_submit() does;
+ * a plain io_uring_submit() elsewhere in the engine calls it first. */
+void vdi_fault_submitted(struct io_uring *ring, enum vdi_ring_kind kind);
 
 /* SQEs on the ring that the kernel has not taken: those liburing has not
  * handed over yet (sqe_head..sqe_tail) and, without SQPOLL, those handed

@@ -322,6 +322,7 @@ static int prep_writes(struct vdi_image *img, const struct vdi_flush_ring *fr,
 		return 0;
 	/* A link chain must not be cut by a submit in its middle. */
 	if (io_uring_sq_space_left(ring) < need) {
+		vdi_fault_submitted(ring, link ? VDI_RING_QUEUE : VDI_RING_META);
 		io_uring_submit(ring);
 		atomic_fetch_add(&img->stats.enters, 1);
 	}

@@ -95,7 +95,7 @@ static int hook_submit(void *opaque, enum vdi_ring_kind kind, unsigned ready)
 	return v;
 }
 
-static const struct vdi_fault_hook hook = { hook_io, &inj };
+static const struct vdi_fault_hook hook = { hook_io, &inj, NULL };
 static const struct vdi_fault_submit_hook submit_hook = { hook_submit, &sinj };
 
 static void arm(enum vdi_io_kind kind, unsigned nth, enum mode mode, int err)
