@@ -515,13 +515,9 @@ Test(faults, meta_eintr) { meta_retried("m-eintr.vdi", EINTR); }
 
 /* The synchronous write-back at close: a short write goes on; an error is
  * returned by vdi_close, and the handle is freed either way (ASan).
- *
- * Disabled: when the first metadata write is a per-batch one on the
- * image's ring (which depends on timing and on the engine version), a
- * short count is not continued but taken as a failure:
- * meta_write_done() (engine/3-durable/durable.c) sets meta_error = -EIO for
- * res != len, so vdi_close() fails with EIO.  Reported; enable with
- * --filter once a short metadata write is continued like a data one. */
+ * close_meta_short also covers a first metadata write that is a per-batch
+ * one on the image's ring: a short count there is written again whole,
+ * like EAGAIN (docs/reliability.md, finding 2; it once failed with EIO). */
 Test(faults, close_meta_short)
 {
 	const char *p = fresh("c-short.vdi");
