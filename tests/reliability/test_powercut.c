@@ -631,6 +631,9 @@ Test(powercut, random_cuts, .timeout = 3000)
 
 		rebuild(out, cut);
 		check_state(out, cut, i, qemu && i % every == 0);
+		if ((i + 1) % 1000 == 0)
+			fprintf(stderr, "powercut: seed %u: %u cuts passed\n",
+				seed, i + 1);
 	}
 	unlink(out);
 	fprintf(stderr, "powercut: seed %u: %u cuts over %zu logged I/Os and "
