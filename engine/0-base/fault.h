@@ -41,7 +41,7 @@ struct vdi_fault_hook {
 	 * test knows what was in flight when (the power-cut model needs
 	 * writes not yet completed, and the links of a flush's chain).
 	 * Entries that a submit hook holds back are reported when they are
-	 * handed over at last; with SQPOLL, as they are put on the ring. */
+	 * handed over at last. */
 	void (*submitted)(void *opaque, enum vdi_ring_kind kind,
 			  const struct io_uring_sqe *sqe);
 };
