@@ -6,7 +6,7 @@
  * (one thing wrong, see make-corpus.sh), found-* (an input the fuzzer
  * found) or `empty` must be rejected: vdi_open fails (it is opened as a
  * user would, looking for a differencing image's parent), or vdi_check
- * finds a problem (corruption, leaks, a header count that differs from
+ * finds a problem (corruption, a block map cut by the end of the file, leaks, a header count that differs from
  * the map), or the file goes on past the end vdi_check gives the image.
  * Any other seed must be accepted.  A block that ends past the end of the
  * file is not counted either way: make-corpus.sh cuts the good seeds, and
@@ -30,6 +30,7 @@ static int rejected(const char *p, char *why, size_t len)
 {
 	struct vdi_check_result cr;
 	struct vdi_image *img;
+	struct vdi_info info;
 	struct stat st;
 	int ret;
 
@@ -38,6 +39,7 @@ static int rejected(const char *p, char *why, size_t len)
 		snprintf(why, len, "%s", vdi_errmsg());
 		return 1;
 	}
+	vdi_get_info(img, &info);
 	ret = vdi_check(img, &cr, NULL, NULL);
 	vdi_close(img);
 	if (ret < 0) {
@@ -52,7 +54,11 @@ static int rejected(const char *p, char *why, size_t len)
 		 cr.past_eof, (unsigned long long)cr.leaks,
 		 cr.allocated_mismatch ? "differs" : "agrees",
 		 (unsigned long long)cr.image_end_offset, (long long)st.st_size);
-	return cr.corruptions > cr.past_eof || cr.leaks ||
+	/* The block map must be whole: a file cut before the data area is
+	 * rejected even where vdi_check counts the map's cut only as blocks
+	 * past the end. */
+	return (uint64_t)st.st_size < info.offset_data ||
+	       cr.corruptions > cr.past_eof + cr.short_blocks || cr.map_missing || cr.leaks ||
 	       cr.allocated_mismatch ||
 	       (uint64_t)st.st_size > cr.image_end_offset;
 }
