@@ -9,7 +9,8 @@
  * power cut there is rebuilt:
  *  - the image as created;
  *  - every durable write, in completion order: one that completed before
- *    the start of an fdatasync that completed before the cut;
+ *    the start of an fdatasync that completed before the cut, or the one
+ *    that fdatasync is linked after (it starts at that completion);
  *  - then, in a random order, every other write started before the cut
  *    (completed since the last barrier, or still in flight): each lands
  *    whole, not at all, or torn, a random subset of its 512-byte sectors.
@@ -40,6 +41,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <liburing.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -389,15 +391,22 @@ static void rebuild(const char *out, uint64_t cut)
 	size_t *maybe = malloc(sizeof(size_t) * nops);
 	size_t nd = 0, nm = 0, i, k;
 	uint64_t barrier = 0; /* start of the last fsync done before the cut */
+	bool synced = false;
 	int fd;
 
 	for (i = 0; i < nops; i++)
-		if (ops[i].fsync && ops[i].done < cut && start_of(i) > barrier)
+		if (ops[i].fsync && ops[i].done < cut && start_of(i) >= barrier) {
 			barrier = start_of(i);
+			synced = true;
+		}
 	for (i = 0; i < nops; i++) {
 		if (ops[i].fsync || start_of(i) >= cut)
 			continue;
-		if (ops[i].done < barrier)
+		/* Durable when it completed before the fsync started, or,
+		 * as the entry the fsync is linked after, at that very clock
+		 * value: a linked fsync starts when its predecessor
+		 * completes (the map write before a flush's last fsync). */
+		if (synced && ops[i].done <= barrier)
 			durable[nd++] = i;
 		else
 			maybe[nm++] = i;
@@ -587,7 +596,13 @@ static void check_state(const char *path, uint64_t cut, unsigned n, int qemu)
 			     vdi_errmsg());
 		cr_assert_eq(vdi_check(img, &cr, NULL, NULL), 0);
 		vdi_close(img);
-		cr_assert_eq(cr.corruptions, 0, "%s: corruption after the repair", where);
+		/* Leak repair does not extend the file: a block cut short
+		 * (above) stays so. */
+		cr_assert_eq(cr.corruptions - cr.short_blocks, 0,
+			     "%s: corruption after the repair (%u past the "
+			     "count, %u past the end of the file, %u "
+			     "duplicates, %u out of range)", where, cr.past_count,
+			     cr.past_eof, cr.duplicates, cr.out_of_range);
 		cr_assert_eq(slot_rule(path, why, sizeof(why)), 0,
 			     "%s: slot rule after the repair: %s", where, why);
 		if (qemu)
