@@ -346,15 +346,16 @@ void vdi_image_touch(struct vdi_image *img)
 {
 	uuid_t u;
 
-	if (img->modify_set)
+	if (atomic_load_explicit(&img->modify_set, memory_order_acquire))
 		return;
 	pthread_mutex_lock(&img->lock);
-	if (!img->modify_set) {
+	if (!atomic_load_explicit(&img->modify_set, memory_order_relaxed)) {
 		uuid_generate(u);
 		vdi_uuid_swap(img->hdr.uuid_modify, u);
 		img->header_dirty = true;
 		img->written = true;
-		img->modify_set = true;
+		atomic_store_explicit(&img->modify_set, true,
+				      memory_order_release);
 	}
 	pthread_mutex_unlock(&img->lock);
 }

@@ -82,7 +82,9 @@ struct vdi_image {
 	bool written;          /* anything written through this handle */
 	unsigned char *zero_buf; /* VDI_ZERO_BUF bytes of zeros, aligned */
 	struct vdi_image *parent; /* differencing images: opened read-only */
-	bool modify_set;       /* a new modification UUID was made */
+	/* A new modification UUID was made.  Read without the lock by
+	 * vdi_image_touch (on every write), set under it. */
+	atomic_bool modify_set;
 
 	/* Owned by the layers above, opaque here. */
 	struct vdi_durable *dur; /* staging, write-back, flush order
