@@ -171,6 +171,9 @@ void lib_error(int err, const char *fmt, ...)
  * "vdi: <cmd>: <what>; try 'vdi <cmd> --help'". */
 void usage_error(const char *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* Whether `nargs` operands are exactly one FILE; if not, the usage error
+ * says whether it is missing or followed by too many. */
+bool one_file_operand(const char *cmd, int nargs);
 /* Report what getopt_long() (run with opterr = 0 and a leading ':' in its
  * option string) returned as '?' or ':'. */
 void option_error(const char *cmd, int c, char **argv);

@@ -254,12 +254,8 @@ int cmd_amend(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (argc - optind != 1) {
-		usage_error("amend", argc - optind < 1
-			    ? "expected FILE"
-			    : "too many arguments: expected one FILE");
+	if (!one_file_operand("amend", argc - optind))
 		goto out;
-	}
 	if (!any) {
 		usage_error("amend", "nothing to change: give -o description=, "
 			    "uuid=, parent-uuid= or parent-modification-uuid=");

@@ -117,12 +117,8 @@ int cmd_commit(int argc, char **argv)
 			return EXIT_FAIL;
 		}
 	}
-	if (argc - optind != 1) {
-		usage_error("commit", argc - optind < 1
-			    ? "expected FILE"
-			    : "too many arguments: expected one FILE");
+	if (!one_file_operand("commit", argc - optind))
 		return EXIT_FAIL;
-	}
 	path = argv[optind];
 
 	if (parent && base_is_deeper(path, parent) < 0)

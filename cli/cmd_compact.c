@@ -134,12 +134,8 @@ int cmd_compact(int argc, char **argv)
 			return EXIT_FAIL;
 		}
 	}
-	if (argc - optind != 1) {
-		usage_error("compact", argc - optind < 1
-			    ? "expected FILE"
-			    : "too many arguments: expected one FILE");
+	if (!one_file_operand("compact", argc - optind))
 		return EXIT_FAIL;
-	}
 	path = argv[optind];
 
 	actual_before = actual_size(path);

@@ -102,12 +102,8 @@ int cmd_rebase(int argc, char **argv)
 			return EXIT_FAIL;
 		}
 	}
-	if (argc - optind != 1) {
-		usage_error("rebase", argc - optind < 1
-			    ? "expected FILE"
-			    : "too many arguments: expected one FILE");
+	if (!one_file_operand("rebase", argc - optind))
 		return EXIT_FAIL;
-	}
 	path = argv[optind];
 	if (!newp) {
 		usage_error("rebase", "name the new parent with -b NEWPARENT "

@@ -82,6 +82,15 @@ void usage_error(const char *cmd, const char *fmt, ...)
 	fprintf(stderr, "; try 'vdi %s --help'\n", cmd);
 }
 
+bool one_file_operand(const char *cmd, int nargs)
+{
+	if (nargs == 1)
+		return true;
+	usage_error(cmd, nargs < 1 ? "expected FILE"
+				   : "too many arguments: expected one FILE");
+	return false;
+}
+
 void option_error(const char *cmd, int c, char **argv)
 {
 	char shortopt[3] = { '-', (char)optopt, '\0' };
