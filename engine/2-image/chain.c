@@ -186,7 +186,9 @@ struct vdi_image *vdi_chain_resolve(struct vdi_image *img, uint32_t vb,
 }
 
 /* Copy what the parents hold for block `vb` into physical block `index`
- * of `img` (nothing when they hold no data).  Under the lock. */
+ * of `img` (nothing when they hold no data).  The parents are read-only
+ * and `index` is not yet named by any entry: no lock is needed, but
+ * vdi_chain_copy_up_pending holds it to keep its pending bit in step. */
 static int copy_block_up(struct vdi_image *img, uint32_t vb, uint64_t index)
 {
 	struct vdi_image *src;
@@ -228,12 +230,18 @@ int vdi_chain_no_parent(struct vdi_image *img, uint32_t vb, const char *fn)
 			 "not opened (VDI_OPEN_NO_PARENT)", vb);
 }
 
+bool vdi_chain_has_parent_data(struct vdi_image *img, uint32_t vb)
+{
+	uint32_t e;
+
+	if (vdi_map_get(img, vb) != VDI_BMAP_FREE || !img->parent)
+		return false;
+	vdi_chain_resolve(img->parent, vb, &e);
+	return vdi_entry_is_data(e);
+}
+
 int vdi_chain_copy_up(struct vdi_image *img, uint32_t vb, uint64_t index)
 {
-	if (vdi_map_get(img, vb) != VDI_BMAP_FREE)
-		return 0;
-	if (!img->parent)
-		return vdi_chain_no_parent(img, vb, "vdi_queue_submit");
 	return copy_block_up(img, vb, index);
 }
 

@@ -201,6 +201,7 @@ void vdi_image_free(struct vdi_image *img)
 	free((void *)img->pending);
 	free(img->path);
 	pthread_mutex_destroy(&img->lock);
+	pthread_cond_destroy(&img->prepared);
 	free(img);
 }
 
@@ -227,6 +228,7 @@ int vdi_image_open(const char *path, unsigned flags,
 	img->flags = flags;
 	img->fd = img->meta_fd = img->lock_fd = -1;
 	pthread_mutex_init(&img->lock, NULL);
+	pthread_cond_init(&img->prepared, NULL);
 
 	oflags = ((flags & VDI_OPEN_RDONLY) ? O_RDONLY : O_RDWR) | O_CLOEXEC;
 	img->meta_fd = open(path, oflags);
@@ -317,6 +319,16 @@ int vdi_image_open(const char *path, unsigned flags,
 			goto out_free;
 		}
 		img->zero_buf = memset(z, 0, VDI_ZERO_BUF);
+		/* See `zero_fill`: only where slots are two file-system
+		 * blocks or more, so that a fill stays within its slot and
+		 * the next. */
+		if ((flags & VDI_OPEN_DIRECT) &&
+		    img->hdr.type != VDI_TYPE_STATIC && st.st_blksize > 0 &&
+		    st.st_blksize <= VDI_ZERO_BUF &&
+		    img->slot_size >= 2 * (uint64_t)st.st_blksize &&
+		    (img->hdr.offset_data % (uint64_t)st.st_blksize ||
+		     img->slot_size % (uint64_t)st.st_blksize))
+			img->zero_fill = (uint32_t)st.st_blksize;
 		ret = find_shared(img);
 		if (ret < 0)
 			goto out_free;
@@ -384,13 +396,58 @@ static void cut_leaked_tail(struct vdi_image *img)
 	img->bad_lo = img->bad_hi = (uint32_t)end;
 }
 
+/* A block whose slot a thread prepares outside the lock (see
+ * `preparing`). */
+struct vdi_prep {
+	struct vdi_prep *next;
+	uint32_t vb;
+	uint64_t index;
+};
+
+/* Wait while a thread prepares a slot for block `vb`, or (`vb` ==
+ * UINT32_MAX) slot `index`.  Under the lock. */
+static void wait_prepared(struct vdi_image *img, uint32_t vb, uint64_t index)
+{
+	const struct vdi_prep *p = img->preparing;
+
+	while (p) {
+		if (vb != UINT32_MAX ? p->vb != vb : p->index != index) {
+			p = p->next;
+			continue;
+		}
+		pthread_cond_wait(&img->prepared, &img->lock);
+		p = img->preparing;
+	}
+}
+
+/* Make physical block `index` ready for a write to block `vb`: zeros
+ * where the layout needs them (see `zero_fill`), then the parents' data
+ * for a partial write.  Without the lock.  The zeros only make later
+ * writes fast: if they fail, the slot still reads as zeros, and the data
+ * write that follows meets the error itself. */
+static int prepare_slot(struct vdi_image *img, uint32_t vb, uint64_t index,
+			bool copy)
+{
+	if (img->zero_fill) {
+		uint64_t a = img->zero_fill, start = vdi_slot_offset(img, index);
+		uint64_t from = (start + a - 1) / a * a;
+		uint64_t to = (start + img->slot_size + a - 1) / a * a;
+
+		vdi_zero_range(img, from, to - from);
+	}
+	return copy ? vdi_chain_copy_up(img, vb, index) : 0;
+}
+
 int vdi_image_alloc(struct vdi_image *img, uint32_t vb, bool full,
 		    uint32_t *index)
 {
+	struct vdi_prep prep = { .vb = vb };
+	bool copy = false;
 	uint32_t e;
 	int ret = 0;
 
 	pthread_mutex_lock(&img->lock);
+	wait_prepared(img, vb, 0);
 	e = vdi_map_get(img, vb);
 	if (vdi_entry_is_data(e)) {
 		*index = e;
@@ -408,13 +465,42 @@ int vdi_image_alloc(struct vdi_image *img, uint32_t vb, bool full,
 				"all'", vb, img->bad_hi - 1);
 		goto out;
 	}
+	if (!full && e == VDI_BMAP_FREE && img->hdr.type == VDI_TYPE_DIFF &&
+	    !img->parent) {
+		ret = vdi_chain_no_parent(img, vb, "vdi_queue_submit");
+		goto out;
+	}
 	if (img->next_free == img->next_free_open)
 		cut_leaked_tail(img);
-	if (!full) {
-		ret = vdi_chain_copy_up(img, vb, img->next_free);
+	if (!full)
+		copy = vdi_chain_has_parent_data(img, vb);
+	*index = (uint32_t)img->next_free++;
+	img->written = true;
+	if (copy || img->zero_fill) {
+		/* Other blocks allocate meanwhile; requests for this one wait
+		 * until its slot is ready and its entry published. */
+		prep.index = *index;
+		prep.next = img->preparing;
+		img->preparing = &prep;
+		pthread_mutex_unlock(&img->lock);
+		ret = prepare_slot(img, vb, *index, copy);
+		pthread_mutex_lock(&img->lock);
+		for (struct vdi_prep **pp = &img->preparing; *pp;
+		     pp = &(*pp)->next)
+			if (*pp == &prep) {
+				*pp = prep.next;
+				break;
+			}
+		pthread_cond_broadcast(&img->prepared);
+		/* The previous slot's fill reaches into this one. */
+		if (img->zero_fill && *index > 0)
+			wait_prepared(img, UINT32_MAX, *index - 1);
+		/* A failed copy-up leaves the block pending: reads still go
+		 * to the parents, and the next partial write copies up again
+		 * (vdi_chain_copy_up_pending). */
 		if (ret < 0)
-			goto out;
-	} else if (img->pending) {
+			vdi_set_pending(img, vb, true);
+	} else if (full && img->pending) {
 		uint32_t pe;
 
 		/* The parents hold this block: until the write lands, they
@@ -423,8 +509,6 @@ int vdi_image_alloc(struct vdi_image *img, uint32_t vb, bool full,
 		if (vdi_entry_is_data(pe))
 			vdi_set_pending(img, vb, true);
 	}
-	*index = (uint32_t)img->next_free++;
-	img->written = true;
 	atomic_store_explicit(&img->map[vb], *index, memory_order_release);
 	atomic_fetch_add_explicit(&img->stats.blocks_allocated, 1,
 				  memory_order_relaxed);
@@ -479,6 +563,7 @@ uint32_t vdi_image_make_zero(struct vdi_image *img, uint32_t vb)
 	uint32_t e;
 
 	pthread_mutex_lock(&img->lock);
+	wait_prepared(img, vb, 0);
 	e = vdi_map_get(img, vb);
 	/* A block with data keeps its slot: freeing a slot online would
 	 * leave a hole below the count, or make the count point at a slot in

@@ -14,6 +14,7 @@
 #include "vdi.h"
 
 struct vdi_durable;
+struct vdi_prep;
 struct vdi_queue;
 
 struct vdi_image {
@@ -49,6 +50,27 @@ struct vdi_image {
 	 * parent's block up first (bit per virtual block; NULL for images
 	 * without parent).  Set and cleared under `lock`, read without. */
 	_Atomic uint64_t *pending;
+	/* Blocks whose new slot a thread is preparing outside `lock`: the
+	 * parents' block copied up, or zeros written over the slot (see
+	 * `zero_fill`).  One node on each preparing thread's stack; the map
+	 * entry is published when the slot is ready, and a request that
+	 * would allocate or zero one of these blocks waits on `prepared`
+	 * meanwhile.  Under `lock`. */
+	struct vdi_prep *preparing;
+	pthread_cond_t prepared;
+	/* Direct opens of images whose data area is not aligned to the file
+	 * system's blocks (QEMU's and old VirtualBox layouts): the file
+	 * system block size, else 0.  ext4 serialises a direct write that is
+	 * not aligned to its blocks and lands in unwritten space (exclusive
+	 * inode lock, synchronous wait for every direct write in flight);
+	 * over written blocks the same write is a plain overwrite.  So a new
+	 * slot is first filled with zeros by an aligned write, from the end
+	 * of the file-system block it starts in to the end of the one it ends
+	 * in: that last block also holds the start of the next slot, which
+	 * is why a slot is published only once the previous slot's fill is
+	 * done.  The first file-system block of a slot was filled with the
+	 * previous slot, or holds the file's end at open. */
+	uint32_t zero_fill;
 	bool header_dirty;
 
 	/* Entries in [bad_lo, bad_hi) point past the end of the file as it

@@ -2,6 +2,7 @@
 #ifndef LIBVDI_IMAGE_PRIVATE_H
 #define LIBVDI_IMAGE_PRIVATE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -12,9 +13,18 @@ struct vdi_image;
 int vdi_chain_open_parent(struct vdi_image *img, const char *const *parents,
 			  size_t nparents, unsigned depth);
 
+/* Does a partial write to block `vb`, still free in `img`, need the
+ * parents' block copied up first?  Under the lock.  (chain.c) */
+bool vdi_chain_has_parent_data(struct vdi_image *img, uint32_t vb);
+
 /* Copy block `vb` up from the parent chain into physical block `index` of
- * `img`, where it is still free (the allocator, for a partial write).
- * Under the lock.  (chain.c) */
+ * `img` (the allocator, for a partial write).  Without the lock: the
+ * block is marked preparing, and the parents do not change.  (chain.c) */
 int vdi_chain_copy_up(struct vdi_image *img, uint32_t vb, uint64_t index);
+
+/* Write zeros over [off, off + len) of the file, with the data fd where
+ * the range meets its alignment.  A negative errno on failure, with no
+ * message: the caller decides whether it matters.  (slot.c) */
+int vdi_zero_range(struct vdi_image *img, uint64_t off, uint64_t len);
 
 #endif

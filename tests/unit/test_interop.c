@@ -3,11 +3,16 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "0-base/fault.h"
 #include "util.h"
 #include "vdi.h"
 
@@ -406,3 +411,96 @@ Test(interop, allocation_after_leaked_slots_keeps_the_count_rule)
 }
 
 QEMU_ORACLE_TEST(interop)
+
+/* QEMU's layout (data area not on a 4 KiB boundary), opened with
+ * O_DIRECT: a new slot is filled with zeros before its first write, so
+ * that ext4 sees overwrites instead of unaligned writes into unwritten
+ * space.  The fill of a slot also writes the start of the next slot (they
+ * share a file-system block), so the next slot must not take writes until
+ * that fill is done.  The seam holds slot 0's fill back while another
+ * thread writes the first sector of block 1 (slot 1): that write may only
+ * complete after the fill. */
+static atomic_int fill_started, fill_done;
+static uint64_t fill_slot0;
+
+static int slow_fill(void *opaque, enum vdi_io_kind kind, uint64_t off,
+		     size_t len, const struct iovec *iov, int iovcnt, int res)
+{
+	(void)opaque, (void)iov, (void)iovcnt;
+	/* (synchronous writes pass the seam as VDI_IO_META) */
+	if (kind == VDI_IO_META && len >= MiB - 4096 && off <= fill_slot0 &&
+	    !atomic_exchange(&fill_started, 1)) {
+		usleep(300 * 1000);
+		atomic_store(&fill_done, 1);
+	}
+	return res;
+}
+
+static const struct vdi_fault_hook slow_fill_hook = { .io = slow_fill };
+
+static void *write_block0(void *arg)
+{
+	struct vdi_image *img = arg;
+	unsigned char buf[4096];
+
+	pattern(buf, sizeof(buf), 50);
+	return (void *)(intptr_t)(vdi_pwrite(img, buf, sizeof(buf), 512 * 1024) ==
+				  (ssize_t)sizeof(buf));
+}
+
+Test(interop, qemu_layout_fills_new_slots_in_order)
+{
+	const char *p = tpath("fill.vdi"), *raw = tpath("fill.raw");
+	unsigned char a[4096], b[512], got[4096];
+	struct vdi_image *img;
+	struct stat st;
+	pthread_t th;
+	void *ok;
+	uint32_t data;
+	int ret;
+
+	need_qemu();
+	unlink(p);
+	cr_assert_eq(sh("qemu-img create -q -f vdi %s 8M", p), 0);
+	data = peek32(p, 0x158);
+	cr_assert_neq(data % 4096, 0, "qemu-img put the data area at %u", data);
+	fill_slot0 = data + 4096;
+	ret = vdi_open(p, VDI_OPEN_DIRECT, &img);
+	if (ret == -EINVAL)
+		cr_skip_test("this file system refuses O_DIRECT");
+	cr_assert_eq(ret, 0, "%s", vdi_errmsg());
+	vdi_fault_set(&slow_fill_hook);
+	cr_assert_eq(pthread_create(&th, NULL, write_block0, img), 0);
+	for (int i = 0; i < 5000 && !atomic_load(&fill_started); i++)
+		usleep(1000);
+	cr_assert(atomic_load(&fill_started), "no fill of slot 0 was seen");
+	pattern(b, sizeof(b), 51);
+	cr_assert_eq(vdi_pwrite(img, b, sizeof(b), MiB), (ssize_t)sizeof(b),
+		     "%s", vdi_errmsg());
+	cr_assert(atomic_load(&fill_done),
+		  "block 1's slot took a write before slot 0's fill, which "
+		  "covers its first bytes, was done");
+	pthread_join(th, &ok);
+	vdi_fault_set(NULL);
+	cr_assert(ok, "the write to block 0 failed");
+	cr_assert_eq(vdi_close(img), 0, "%s", vdi_errmsg());
+
+	/* Both slots were filled: the file holds them whole. */
+	cr_assert_eq(stat(p, &st), 0);
+	cr_assert_geq((uint64_t)st.st_blocks * 512, 2 * MiB,
+		      "only %llu bytes allocated: the slots were not filled",
+		      (unsigned long long)st.st_blocks * 512);
+	cr_assert_eq(sh("qemu-img check -q %s", p), 0);
+	cr_assert_eq(sh("qemu-img convert -O raw %s %s", p, raw), 0);
+	assert_same_as_raw(p, raw);
+	cr_assert_eq(vdi_open(p, VDI_OPEN_RDONLY, &img), 0);
+	pattern(a, sizeof(a), 50);
+	cr_assert_eq(vdi_pread(img, got, sizeof(a), 512 * 1024), (ssize_t)sizeof(a));
+	cr_assert_eq(memcmp(got, a, sizeof(a)), 0, "block 0's data");
+	cr_assert_eq(vdi_pread(img, got, sizeof(b), MiB), (ssize_t)sizeof(b));
+	cr_assert_eq(memcmp(got, b, sizeof(b)), 0, "block 1's first sector");
+	cr_assert_eq(vdi_pread(img, got, sizeof(got), MiB + 512), (ssize_t)sizeof(got));
+	for (size_t i = 0; i < sizeof(got); i++)
+		cr_assert_eq(got[i], 0, "block 1 after its first sector is not zero");
+	vdi_close(img);
+}
