@@ -229,8 +229,8 @@ qemu-layout)
 	need_qemu
 	qimg create -f vdi img.vdi 64M >/dev/null || fail "qemu-img create failed"
 	[ $(($(hdr_u32 img.vdi $((0x158))) % 4096)) != 0 ] || fail "qemu-img made an aligned data area"
-	args="--name=ql --filename=img.vdi --size=16m --offset_increment=16m --numjobs=4 --thread=1 --rw=randwrite --bsrange=512-64k --iodepth=16 --verify=crc32c $common"
-	must w $args
+	args="--name=ql --size=16m --offset_increment=16m --numjobs=4 --thread=1 --rw=randwrite --bsrange=512-64k --iodepth=16 --verify=crc32c $common"
+	must w $args --filename=img.vdi
 	[ "$(jget w "sum(j['write']['io_bytes'] for j in jobs)")" = $((64 << 20)) ] ||
 		{ show w; fail "the four threads wrote too little"; }
 	qcheck img.vdi
