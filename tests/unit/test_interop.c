@@ -504,3 +504,41 @@ Test(interop, qemu_layout_fills_new_slots_in_order)
 		cr_assert_eq(got[i], 0, "block 1 after its first sector is not zero");
 	vdi_close(img);
 }
+
+/* The fill of a new slot starts at the first file-system block boundary
+ * in it: the block before that boundary also holds the end of the
+ * previous slot, whose data must survive. */
+Test(interop, qemu_layout_fill_keeps_the_previous_slot)
+{
+	const char *p = tpath("fill2.vdi"), *raw = tpath("fill2.raw");
+	unsigned char a[4096], b[4096], got[4096];
+	struct vdi_image *img;
+	int ret;
+
+	need_qemu();
+	unlink(p);
+	cr_assert_eq(sh("qemu-img create -q -f vdi %s 8M", p), 0);
+	ret = vdi_open(p, VDI_OPEN_DIRECT, &img);
+	if (ret == -EINVAL)
+		cr_skip_test("this file system refuses O_DIRECT");
+	cr_assert_eq(ret, 0, "%s", vdi_errmsg());
+	pattern(a, sizeof(a), 60);
+	pattern(b, sizeof(b), 61);
+	/* The last 4 KiB of block 0 (slot 0), then the first of block 1
+	 * (slot 1). */
+	cr_assert_eq(vdi_pwrite(img, a, sizeof(a), MiB - sizeof(a)), (ssize_t)sizeof(a));
+	cr_assert_eq(vdi_pwrite(img, b, sizeof(b), 5 * MiB), (ssize_t)sizeof(b));
+	cr_assert_eq(vdi_pread(img, got, sizeof(got), MiB - sizeof(a)), (ssize_t)sizeof(got));
+	cr_assert_eq(memcmp(got, a, sizeof(a)), 0,
+		     "the end of slot 0 changed when slot 1 was filled");
+	cr_assert_eq(vdi_close(img), 0, "%s", vdi_errmsg());
+	cr_assert_eq(sh("qemu-img check -q %s", p), 0);
+	cr_assert_eq(sh("qemu-img convert -O raw %s %s", p, raw), 0);
+	assert_same_as_raw(p, raw);
+	cr_assert_eq(vdi_open(p, VDI_OPEN_RDONLY, &img), 0);
+	cr_assert_eq(vdi_pread(img, got, sizeof(got), MiB - sizeof(a)), (ssize_t)sizeof(got));
+	cr_assert_eq(memcmp(got, a, sizeof(a)), 0, "block 0's end after reopening");
+	cr_assert_eq(vdi_pread(img, got, sizeof(got), 5 * MiB), (ssize_t)sizeof(got));
+	cr_assert_eq(memcmp(got, b, sizeof(b)), 0, "block 5's start after reopening");
+	vdi_close(img);
+}
