@@ -422,18 +422,23 @@ static void wait_prepared(struct vdi_image *img, uint32_t vb, uint64_t index)
 
 /* Make physical block `index` ready for a write to block `vb`: zeros
  * where the layout needs them (see `zero_fill`), then the parents' data
- * for a partial write.  Without the lock.  The zeros only make later
- * writes fast: if they fail, the slot still reads as zeros, and the data
- * write that follows meets the error itself. */
+ * for a partial write.  A whole-block write (`full`) fills only the
+ * file-system block the slot ends in: the layer above splits that write
+ * at file-system block boundaries, so its middle is aligned and its ends
+ * are overwrites.  Without the lock.  The zeros only make later writes
+ * fast: if they fail, the slot still reads as zeros, and the data write
+ * that follows meets the error itself. */
 static int prepare_slot(struct vdi_image *img, uint32_t vb, uint64_t index,
-			bool copy)
+			bool full, bool copy)
 {
 	if (img->zero_fill) {
 		uint64_t a = img->zero_fill, start = vdi_slot_offset(img, index);
-		uint64_t from = (start + a - 1) / a * a;
-		uint64_t to = (start + img->slot_size + a - 1) / a * a;
+		uint64_t end = start + img->slot_size;
+		uint64_t from = full ? end / a * a : (start + a - 1) / a * a;
+		uint64_t to = (end + a - 1) / a * a;
 
-		vdi_zero_range(img, from, to - from);
+		if (to > from)
+			vdi_zero_range(img, from, to - from);
 	}
 	return copy ? vdi_chain_copy_up(img, vb, index) : 0;
 }
@@ -483,7 +488,7 @@ int vdi_image_alloc(struct vdi_image *img, uint32_t vb, bool full,
 		prep.next = img->preparing;
 		img->preparing = &prep;
 		pthread_mutex_unlock(&img->lock);
-		ret = prepare_slot(img, vb, *index, copy);
+		ret = prepare_slot(img, vb, *index, full, copy);
 		pthread_mutex_lock(&img->lock);
 		for (struct vdi_prep **pp = &img->preparing; *pp;
 		     pp = &(*pp)->next)
@@ -500,7 +505,8 @@ int vdi_image_alloc(struct vdi_image *img, uint32_t vb, bool full,
 		 * (vdi_chain_copy_up_pending). */
 		if (ret < 0)
 			vdi_set_pending(img, vb, true);
-	} else if (full && img->pending) {
+	}
+	if (full && img->pending) {
 		uint32_t pe;
 
 		/* The parents hold this block: until the write lands, they

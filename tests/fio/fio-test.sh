@@ -237,6 +237,15 @@ qemu-layout)
 	qimg convert -f vdi -O raw img.vdi img.raw >conv.out || { cat conv.out; fail "qemu-img convert failed"; }
 	pfio r $args --filename=img.raw --verify_only=1 || { show r; fail "QEMU's copy does not verify"; }
 	jobs_ok r || { show r; fail "QEMU's copy does not verify"; }
+	# Whole blocks, sequential: each new slot's write is split at the file
+	# system's blocks.
+	qimg create -f vdi seq.vdi 64M >/dev/null || fail "qemu-img create failed"
+	args="--name=qs --size=64m --rw=write --bs=1m --iodepth=8 --verify=crc32c $common"
+	must s $args --filename=seq.vdi
+	qcheck seq.vdi
+	qimg convert -f vdi -O raw seq.vdi seq.raw >conv.out || { cat conv.out; fail "qemu-img convert failed"; }
+	pfio sr $args --filename=seq.raw --verify_only=1 || { show sr; fail "QEMU's copy does not verify"; }
+	jobs_ok sr || { show sr; fail "QEMU's copy does not verify"; }
 	pass
 	;;
 

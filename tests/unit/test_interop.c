@@ -542,3 +542,50 @@ Test(interop, qemu_layout_fill_keeps_the_previous_slot)
 	cr_assert_eq(memcmp(got, b, sizeof(b)), 0, "block 5's start after reopening");
 	vdi_close(img);
 }
+
+/* Whole-block writes into new slots of QEMU's layout are split at the
+ * file system's block boundaries: one aligned middle, and two ends in
+ * blocks the fills wrote.  Two blocks written by one request are one run
+ * in the file, so three data SQEs; the data reads back, here and in QEMU. */
+Test(interop, qemu_layout_whole_block_writes_split_at_fs_blocks)
+{
+	const char *p = tpath("fill3.vdi"), *raw = tpath("fill3.raw");
+	unsigned char *w = malloc(2 * MiB), *got = malloc(2 * MiB);
+	struct vdi_stats st0, st1;
+	struct vdi_image *img;
+	int ret;
+
+	need_qemu();
+	unlink(p);
+	cr_assert_eq(sh("qemu-img create -q -f vdi %s 8M", p), 0);
+	ret = vdi_open(p, VDI_OPEN_DIRECT, &img);
+	if (ret == -EINVAL)
+		cr_skip_test("this file system refuses O_DIRECT");
+	cr_assert_eq(ret, 0, "%s", vdi_errmsg());
+	pattern(w, 2 * MiB, 70);
+	vdi_get_stats(img, &st0);
+	cr_assert_eq(vdi_pwrite(img, w, 2 * MiB, 2 * MiB), (ssize_t)(2 * MiB),
+		     "%s", vdi_errmsg());
+	vdi_get_stats(img, &st1);
+	cr_assert_eq(st1.sqes - st1.meta_writes - (st0.sqes - st0.meta_writes), 3,
+		     "%llu data SQEs for two new whole blocks",
+		     (unsigned long long)(st1.sqes - st1.meta_writes -
+					  (st0.sqes - st0.meta_writes)));
+	/* A partial write into each afterwards: overwrites. */
+	pattern(w + 4096, 4096, 71);
+	cr_assert_eq(vdi_pwrite(img, w + 4096, 4096, 2 * MiB + 4096), 4096);
+	pattern(w + MiB + 8192, 4096, 72);
+	cr_assert_eq(vdi_pwrite(img, w + MiB + 8192, 4096, 3 * MiB + 8192), 4096);
+	cr_assert_eq(vdi_pread(img, got, 2 * MiB, 2 * MiB), (ssize_t)(2 * MiB));
+	cr_assert_eq(memcmp(got, w, 2 * MiB), 0, "blocks 2 and 3 read back wrong");
+	cr_assert_eq(vdi_close(img), 0, "%s", vdi_errmsg());
+	cr_assert_eq(sh("qemu-img check -q %s", p), 0);
+	cr_assert_eq(sh("qemu-img convert -O raw %s %s", p, raw), 0);
+	assert_same_as_raw(p, raw);
+	cr_assert_eq(vdi_open(p, VDI_OPEN_RDONLY, &img), 0);
+	cr_assert_eq(vdi_pread(img, got, 2 * MiB, 2 * MiB), (ssize_t)(2 * MiB));
+	cr_assert_eq(memcmp(got, w, 2 * MiB), 0, "blocks 2 and 3 after reopening");
+	vdi_close(img);
+	free(w);
+	free(got);
+}
