@@ -247,9 +247,11 @@ void print_alignment_hint(const char *path, const struct vdi_info *in)
 	if (data_alignment(in) >= 4096)
 		return;
 	printf("Hint: the data area starts at %" PRIu32 ", not on a 4 KiB "
-	       "boundary, so guest writes straddle file-system blocks and "
-	       "O_DIRECT writes into new blocks are slow; 'vdi convert -O vdi "
-	       "%s COPY.vdi' makes an aligned copy.\n", in->offset_data, path);
+	       "boundary, so guest writes straddle file-system blocks; with "
+	       "O_DIRECT, libvdi writes zeros over a new block before the "
+	       "first partial write into it (one block written more per "
+	       "block allocated); 'vdi convert -O vdi %s COPY.vdi' makes an "
+	       "aligned copy.\n", in->offset_data, path);
 }
 
 void format_size(char *buf, size_t len, uint64_t bytes)
