@@ -10,14 +10,18 @@
 # group (the log grew), so no kill tests an empty log; the writer must die
 # of the SIGKILL, never exit by itself, and write nothing on stderr.
 #
-# Usage: kill-test.sh VDI KILL_WRITER [ITERATIONS]
-# LIBVDI_LONG=1 runs 400 iterations instead of 40.  Prints TAP.  Without
+# Usage: kill-test.sh VDI KILL_WRITER [ITERATIONS] [qemu-layout]
+# LIBVDI_LONG=1 runs 400 iterations instead of 40.  With qemu-layout the
+# images are made by qemu-img (data area not on a 4 KiB boundary) and
+# written with O_DIRECT, so new slots are filled with zeros before their
+# first write.  Prints TAP.  Without
 # qemu-img its cross-check is one TAP skip (a failure under
 # LIBVDI_REQUIRE_QEMU=1, as in scripts/test).
 set -u
 VDI=${1:?usage}
 WRITER=${2:?usage}
 N=${3:-40}
+LAYOUT=${4:-libvdi}
 [ "${LIBVDI_LONG:-0}" = 1 ] && N=${LIBVDI_KILL_ITERATIONS:-400}
 QEMU_IMG=${QEMU_IMG-$(command -v qemu-img || true)}
 T=$(mktemp -d "${TMPDIR:-/tmp}/kill-test-XXXXXX")
@@ -35,7 +39,16 @@ groups() {
 	od -An -v -tx8 -w16 "$LOG" | grep -c '^ ffffffffffffffff '
 }
 
-echo "# seed $SEED, $N iterations"
+if [ "$LAYOUT" = qemu-layout ]; then
+	if [ -z "$QEMU_IMG" ]; then
+		[ "${LIBVDI_REQUIRE_QEMU:-0}" = 1 ] &&
+			{ echo "1..1"; echo "not ok 1 - qemu-img not found, and LIBVDI_REQUIRE_QEMU=1 needs it"; exit 1; }
+		echo "1..0 # SKIP qemu-img not found"
+		exit 0
+	fi
+	export LIBVDI_KILL_DIRECT=1
+fi
+echo "# seed $SEED, $N iterations, $LAYOUT layout"
 echo "1..$((N + 1))"
 if [ -n "$QEMU_IMG" ]; then
 	echo "ok 1 - qemu-img $QEMU_IMG cross-checks every kill"
@@ -49,7 +62,11 @@ for i in $(seq 1 "$N"); do
 	msg=
 	if [ $((i % 10)) = 1 ]; then
 		rm -f "$IMG" "$LOG"
-		"$VDI" create -q "$IMG" 96M || msg="create failed"
+		if [ "$LAYOUT" = qemu-layout ]; then
+			"$QEMU_IMG" create -q -f vdi "$IMG" 96M >/dev/null || msg="qemu-img create failed"
+		else
+			"$VDI" create -q "$IMG" 96M || msg="create failed"
+		fi
 	fi
 	before=$(groups)
 	size=$(stat -c %s "$LOG" 2>/dev/null || echo 0)

@@ -98,7 +98,10 @@ static int run_writer(const char *image, const char *log, uint64_t run,
 	/* Runs until killed: the loop has no exit. */
 
 	rng = seed | 1;
-	ret = vdi_open(image, 0, &img);
+	/* LIBVDI_KILL_DIRECT=1: O_DIRECT, where QEMU's layout gets its new
+	 * slots filled with zeros before their first write. */
+	ret = vdi_open(image, getenv("LIBVDI_KILL_DIRECT") ? VDI_OPEN_DIRECT : 0,
+		       &img);
 	if (ret < 0)
 		die("open", ret);
 	nrec = vdi_get_size(img) / REC;
