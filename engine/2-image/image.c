@@ -447,7 +447,7 @@ int vdi_image_alloc(struct vdi_image *img, uint32_t vb, bool full,
 		    uint32_t *index)
 {
 	struct vdi_prep prep = { .vb = vb };
-	bool copy = false;
+	bool copy = false, listed = false;
 	uint32_t e;
 	int ret = 0;
 
@@ -487,17 +487,13 @@ int vdi_image_alloc(struct vdi_image *img, uint32_t vb, bool full,
 		prep.index = *index;
 		prep.next = img->preparing;
 		img->preparing = &prep;
+		listed = true;
 		pthread_mutex_unlock(&img->lock);
 		ret = prepare_slot(img, vb, *index, full, copy);
 		pthread_mutex_lock(&img->lock);
-		for (struct vdi_prep **pp = &img->preparing; *pp;
-		     pp = &(*pp)->next)
-			if (*pp == &prep) {
-				*pp = prep.next;
-				break;
-			}
-		pthread_cond_broadcast(&img->prepared);
-		/* The previous slot's fill reaches into this one. */
+		/* The previous slot's fill reaches into this one.  This node
+		 * stays listed meanwhile, so that requests for the block keep
+		 * waiting (the wait is on an older slot: it cannot cycle). */
 		if (img->zero_fill && *index > 0)
 			wait_prepared(img, UINT32_MAX, *index - 1);
 		/* A failed copy-up leaves the block pending: reads still go
@@ -518,6 +514,16 @@ int vdi_image_alloc(struct vdi_image *img, uint32_t vb, bool full,
 	atomic_store_explicit(&img->map[vb], *index, memory_order_release);
 	atomic_fetch_add_explicit(&img->stats.blocks_allocated, 1,
 				  memory_order_relaxed);
+	if (listed) {
+		/* Published: requests for the block may go on. */
+		for (struct vdi_prep **pp = &img->preparing; *pp;
+		     pp = &(*pp)->next)
+			if (*pp == &prep) {
+				*pp = prep.next;
+				break;
+			}
+		pthread_cond_broadcast(&img->prepared);
+	}
 out:
 	pthread_mutex_unlock(&img->lock);
 	return ret;

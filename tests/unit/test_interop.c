@@ -438,6 +438,18 @@ static int slow_fill(void *opaque, enum vdi_io_kind kind, uint64_t off,
 
 static const struct vdi_fault_hook slow_fill_hook = { .io = slow_fill };
 
+/* Another sector of block 1, while the first write to it waits. */
+static void *write_block1_later(void *arg)
+{
+	struct vdi_image *img = arg;
+	unsigned char buf[4096];
+
+	usleep(100 * 1000);
+	pattern(buf, sizeof(buf), 52);
+	return (void *)(intptr_t)(vdi_pwrite(img, buf, sizeof(buf), MiB + 65536) ==
+				  (ssize_t)sizeof(buf));
+}
+
 static void *write_block0(void *arg)
 {
 	struct vdi_image *img = arg;
@@ -451,10 +463,11 @@ static void *write_block0(void *arg)
 Test(interop, qemu_layout_fills_new_slots_in_order)
 {
 	const char *p = tpath("fill.vdi"), *raw = tpath("fill.raw");
-	unsigned char a[4096], b[512], got[4096];
+	unsigned char a[4096], b[512], c[4096], got[4096];
 	struct vdi_image *img;
+	struct vdi_stats vs;
 	struct stat st;
-	pthread_t th;
+	pthread_t th, th2;
 	void *ok;
 	uint32_t data;
 	int ret;
@@ -474,6 +487,9 @@ Test(interop, qemu_layout_fills_new_slots_in_order)
 	for (int i = 0; i < 5000 && !atomic_load(&fill_started); i++)
 		usleep(1000);
 	cr_assert(atomic_load(&fill_started), "no fill of slot 0 was seen");
+	/* A third thread writes elsewhere in block 1 while the write below
+	 * waits for slot 0: it must wait too, not allocate block 1 again. */
+	cr_assert_eq(pthread_create(&th2, NULL, write_block1_later, img), 0);
 	pattern(b, sizeof(b), 51);
 	cr_assert_eq(vdi_pwrite(img, b, sizeof(b), MiB), (ssize_t)sizeof(b),
 		     "%s", vdi_errmsg());
@@ -481,8 +497,13 @@ Test(interop, qemu_layout_fills_new_slots_in_order)
 		  "block 1's slot took a write before slot 0's fill, which "
 		  "covers its first bytes, was done");
 	pthread_join(th, &ok);
-	vdi_fault_set(NULL);
 	cr_assert(ok, "the write to block 0 failed");
+	pthread_join(th2, &ok);
+	cr_assert(ok, "the second write to block 1 failed");
+	vdi_fault_set(NULL);
+	vdi_get_stats(img, &vs);
+	cr_assert_eq(vs.blocks_allocated, 2, "%llu blocks allocated for 2",
+		     (unsigned long long)vs.blocks_allocated);
 	cr_assert_eq(vdi_close(img), 0, "%s", vdi_errmsg());
 
 	/* Both slots were filled: the file holds them whole. */
@@ -502,6 +523,9 @@ Test(interop, qemu_layout_fills_new_slots_in_order)
 	cr_assert_eq(vdi_pread(img, got, sizeof(got), MiB + 512), (ssize_t)sizeof(got));
 	for (size_t i = 0; i < sizeof(got); i++)
 		cr_assert_eq(got[i], 0, "block 1 after its first sector is not zero");
+	pattern(c, sizeof(c), 52);
+	cr_assert_eq(vdi_pread(img, got, sizeof(c), MiB + 65536), (ssize_t)sizeof(c));
+	cr_assert_eq(memcmp(got, c, sizeof(c)), 0, "block 1's second write");
 	vdi_close(img);
 }
 
