@@ -31,7 +31,7 @@ extern "C" {
 #endif
 
 #define VDI_VERSION_MAJOR 0
-#define VDI_VERSION_MINOR 1
+#define VDI_VERSION_MINOR 2
 
 struct vdi_image;
 struct vdi_queue;
@@ -368,6 +368,12 @@ int vdi_compact_chain(const char *path, const char *const *parents,
  * is refused (-ENOTEMPTY, naming the first block) when any data would be
  * cut off that is not all zeros. */
 int vdi_resize(const char *path, uint64_t new_size, unsigned flags);
+/* vdi_resize calling `progress` (if not NULL) with blocks done out of a
+ * total: the blocks a shrink reads, the blocks a growing map moves, and
+ * one for the rest; the last call has done == total.  (libvdi 0.2) */
+int vdi_resize_with_progress(const char *path, uint64_t new_size,
+			     unsigned flags, vdi_progress_fn progress,
+			     void *opaque);
 
 /* Merge a differencing image into its parent (`parent_path` or NULL to
  * search, as vdi_open_parent): its data blocks are written over the
@@ -471,6 +477,14 @@ struct vdi_repair_result {
 int vdi_repair(const char *path, unsigned what,
 	       struct vdi_repair_result *res, vdi_check_report_fn report,
 	       void *opaque);
+/* vdi_repair calling `progress` (if not NULL, with `progress_opaque`)
+ * with steps done out of a total: one for the check, one for each block
+ * copied, one for the rest; the last call has done == total.
+ * (libvdi 0.2) */
+int vdi_repair_with_progress(const char *path, unsigned what,
+			     struct vdi_repair_result *res,
+			     vdi_check_report_fn report, void *opaque,
+			     vdi_progress_fn progress, void *progress_opaque);
 
 #ifdef __cplusplus
 }
