@@ -7,9 +7,14 @@
 # -f nor --run) must write its pid (-P FILE): the file's path is added to
 # $EXAMPLE_SERVERS, so that the test can stop that server (which carries
 # EXAMPLE_SERVERS in its environment) should the example not stop it.
+# $EXAMPLE_PRELOAD: the sanitizer runtimes a sanitized plugin needs in
+# nbdkit (not in the command --run starts: QEMU hangs with them).
 args=() pidfile='' bg=1 unix='' prev=''
+unpreload=${EXAMPLE_PRELOAD:+unset LD_PRELOAD; }
 for a in "$@"; do
 	[ "$a" = vdi ] && a=$NBDKIT_VDI_PLUGIN
+	case $prev in --run) a=$unpreload$a ;; esac
+	case $a in --run=*) a=--run=$unpreload${a#--run=} ;; esac
 	case $a in -f | --foreground | --run | --run=*) bg='' ;; esac
 	case $a in -U | --unix | --unix=*) unix=1 ;; esac
 	case $prev in -P | --pidfile) pidfile=$a ;; esac
@@ -28,5 +33,10 @@ if [ -n "$bg" ]; then
 	fi
 	case $pidfile in /*) ;; *) pidfile=$PWD/$pidfile ;; esac
 	echo "$pidfile" >>"$EXAMPLE_SERVERS"
+fi
+if [ -n "${EXAMPLE_PRELOAD:-}" ]; then
+	exec env LD_PRELOAD="$EXAMPLE_PRELOAD" \
+		ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+		"$REAL_NBDKIT" "${args[@]}"
 fi
 exec "$REAL_NBDKIT" "${args[@]}"
