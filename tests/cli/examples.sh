@@ -170,12 +170,16 @@ run_section() {
 		ok "$name: $cmd" env PATH="$T/bin:$PATH" bash -c "cd '$dir' && $cmd"
 		cmd=""
 	done <"$2"
+	# A server the example stopped may take a moment to exit.
 	while read -r pidfile; do
 		pid=$(cat "$pidfile" 2>/dev/null) || continue
-		if grep -qaF "EXAMPLE_SERVERS=$T/servers" "/proc/$pid/environ" 2>/dev/null &&
-		   kill "$pid" 2>/dev/null; then
-			_result 1 "$name: stops the server it starts (nbdkit $pid was left running)"
-		fi
+		for _ in $(seq 50); do
+			grep -qaF "EXAMPLE_SERVERS=$T/servers" "/proc/$pid/environ" \
+				2>/dev/null || continue 2
+			sleep 0.1
+		done
+		kill "$pid" 2>/dev/null
+		_result 1 "$name: stops the server it starts (nbdkit $pid was left running)"
 	done <"$T/servers"
 	: >"$T/servers"
 }
