@@ -57,6 +57,10 @@ struct input {
 	struct vdi_image *img;  /* vdi */
 	uint64_t size;
 	unsigned char *buf;
+	/* vdi: the container files of the static images of the chain, by
+	 * depth, opened when input_block_status() first needs one (-1). */
+	int *layer_fd;
+	unsigned layers;
 };
 
 /* Open `path` as raw (fmt 0), VDI (1) or what its first bytes say (-1).
@@ -71,6 +75,21 @@ int input_status(struct input *in, uint64_t off, uint64_t max,
 		 uint64_t *len, bool *data);
 /* Read `len` (at most INPUT_STEP) bytes at `off` into in->buf. */
 int input_read(struct input *in, uint64_t off, size_t len);
+
+/* The block status QEMU gives `off` (qemu-img compare -s compares these
+ * flags): from a raw file's holes (SEEK_DATA/SEEK_HOLE), or from the
+ * block map of a VDI chain, one block at a time, with the holes of a
+ * static image's file.  *len is how far the status holds (a raw file's
+ * whole hole or data run, to the end of the VDI block); BLOCK_EOF is set
+ * when that reaches the end of the disk.  0 or -1 after a message. */
+enum {
+	BLOCK_DATA = 0x1,
+	BLOCK_ZERO = 0x2,
+	BLOCK_OFFSET_VALID = 0x4,
+	BLOCK_EOF = 0x8,
+};
+int input_block_status(struct input *in, uint64_t off, uint64_t *len,
+		       unsigned *flags);
 
 /* ---- Differencing images (chain.c) ---- */
 

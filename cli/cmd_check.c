@@ -20,7 +20,7 @@ enum {
 
 static void help(void)
 {
-	fputs("Usage: vdi check [-q] [--output=human|json] [-r leaks|all]\n"
+	fputs("Usage: vdi check [-p] [-q] [--output=human|json] [-r leaks|all]\n"
 	      "                 [-b PARENT]... FILE\n"
 	      "\n"
 	      "Check the VDI image FILE for corruption (block map entries that\n"
@@ -35,6 +35,8 @@ static void help(void)
 	      "  -r all         also free entries past the end of the file and\n"
 	      "                 all but the first user of a shared block, and\n"
 	      "                 move blocks beyond the block count into range\n"
+	      "  -p             with -r, show a progress bar of the repair on\n"
+	      "                 standard error\n"
 	      "  --output=FMT   human (default) or json\n"
 	      "  -b, --parent=PARENT\n"
 	      "                 also check that PARENT is the parent of the\n"
@@ -43,7 +45,8 @@ static void help(void)
 	      "                 -r the repair looks at FILE alone, and the\n"
 	      "                 check after it at the chain\n"
 	      "  -f vdi         accepted for qemu-img compatibility\n"
-	      "  -q             quiet: print nothing, only set the exit status\n"
+	      "  -q             quiet: print nothing (no progress bar either),\n"
+	      "                 only set the exit status\n"
 	      "  -h, --help     show this help\n"
 	      "\n"
 	      "Exit status: 0 no problems, 1 the check could not be done,\n"
@@ -99,6 +102,7 @@ static void report(void *opaque, const char *problem)
 	if (p->quiet)
 		return;
 	if (p->fmt == OUTPUT_HUMAN) {
+		progress_break_line(); /* -p: the bar's line ends first */
 		printf("%s\n", problem);
 		return;
 	}
@@ -202,12 +206,14 @@ int cmd_check(int argc, char **argv)
 	struct vdi_check_result res;
 	struct vdi_repair_result fix;
 	struct vdi_info in;
+	struct progress prog;
 	const char *path;
+	bool show_progress = false;
 	unsigned repair = 0;
 	int c, ret, status = CHECK_FAILED;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":f:b:qr:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":f:b:pqr:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'b':
 			if (add_parent("check", &parents, optarg) < 0)
@@ -220,6 +226,9 @@ int cmd_check(int argc, char **argv)
 		case 'f':
 			if (require_vdi_format("check", optarg) < 0)
 				return CHECK_FAILED;
+			break;
+		case 'p':
+			show_progress = true;
 			break;
 		case 'q':
 			probs.quiet = true;
@@ -251,7 +260,10 @@ int cmd_check(int argc, char **argv)
 	if (repair) {
 		/* Problems and repairs are reported as they happen; then the
 		 * image is checked again, as qemu-img check -r does. */
-		ret = vdi_repair(path, repair, &fix, report, &probs);
+		progress_init(&prog, show_progress && !probs.quiet, 1);
+		ret = vdi_repair_with_progress(path, repair, &fix, report,
+					       &probs, progress_callback, &prog);
+		progress_finish(&prog, ret >= 0);
 		if (ret < 0) {
 			lib_error(ret, "check: cannot repair %s", path);
 			goto out;

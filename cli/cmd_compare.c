@@ -2,8 +2,9 @@
  * exit 0 identical, 1 different (the first differing 512-byte sector
  * named), 2 on error; raw and VDI inputs in any mix; a size difference
  * is allowed when the longer disk's tail reads as zeros, unless -s
- * (strict), which also wants the same allocation: data stored in one
- * where the other has none is a difference even when it is zeros. */
+ * (strict), which also wants the same block status, as QEMU reports it
+ * (input_block_status): data stored in one where the other has a hole or
+ * a free block is a difference even when it is zeros. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -32,8 +33,10 @@ static void help(void)
 	      "\n"
 	      "  -f FMT       the format of FILE1: raw or vdi (default: probed)\n"
 	      "  -F FMT       the format of FILE2\n"
-	      "  -s           strict: sizes must match, and so must where data\n"
-	      "               is stored (a raw file stores data everywhere)\n"
+	      "  -s           strict: sizes must match, and so must the block\n"
+	      "               status QEMU reports (data, zero, reaching the end\n"
+	      "               of the disk) at each offset: a raw file's holes,\n"
+	      "               a VDI image's free, zero and data blocks\n"
 	      "  -p           show a progress bar on standard error\n"
 	      "  -q           quiet: print nothing, only set the exit status\n"
 	      "  -h, --help   show this help\n"
@@ -62,11 +65,49 @@ static uint64_t first_diff(const unsigned char *a, const unsigned char *b,
 	return UINT64_MAX;
 }
 
+/* Strict: walk both disks the way qemu-img compare -s does, from one
+ * change of either's block status to the next; the first offset whose
+ * status differs is a difference (2), and so is the first differing
+ * sector (1) of a run whose status is not "zero" on both. */
+static int compare_strict(struct input *a, struct input *b, uint64_t end,
+			  struct progress *prog, uint64_t *where)
+{
+	uint64_t off = 0;
+
+	while (off < end) {
+		uint64_t la, lb, max, d;
+		unsigned fa, fb;
+
+		if (input_block_status(a, off, &la, &fa) < 0 ||
+		    input_block_status(b, off, &lb, &fb) < 0)
+			return -1;
+		if (fa != fb) {
+			*where = off;
+			return 2;
+		}
+		max = la < lb ? la : lb;
+		if (max > INPUT_STEP)
+			max = INPUT_STEP;
+		if (!(fa & BLOCK_ZERO)) {
+			if (input_read(a, off, (size_t)max) < 0 ||
+			    input_read(b, off, (size_t)max) < 0)
+				return -1;
+			d = first_diff(a->buf, b->buf, (size_t)max);
+			if (d != UINT64_MAX) {
+				*where = off + d;
+				return 1;
+			}
+		}
+		off += max;
+		progress_update(prog, off);
+	}
+	return 0;
+}
+
 /* Compare [off, end): 0 same, 1 different (*where set), -1 error.  With
  * one input only (b NULL), the range must read as zeros. */
 static int compare_range(struct input *a, struct input *b, uint64_t off,
-			 uint64_t end, bool strict, struct progress *prog,
-			 uint64_t *where)
+			 uint64_t end, struct progress *prog, uint64_t *where)
 {
 	while (off < end) {
 		uint64_t max = end - off < INPUT_STEP ? end - off : INPUT_STEP;
@@ -77,10 +118,6 @@ static int compare_range(struct input *a, struct input *b, uint64_t off,
 		    (b && input_status(b, off, max, &lb, &db) < 0))
 			return -1;
 		max = la < lb ? la : lb;
-		if (b && strict && da != db) {
-			*where = off;
-			return 2;
-		}
 		if (da || db) {
 			if ((da && input_read(a, off, (size_t)max) < 0) ||
 			    (db && input_read(b, off, (size_t)max) < 0))
@@ -165,12 +202,15 @@ int cmd_compare(int argc, char **argv)
 	common = a.size < b.size ? a.size : b.size;
 	progress_init(&prog, show_progress && !quiet,
 		      a.size > b.size ? a.size : b.size);
-	ret = compare_range(&a, &b, 0, common, strict, &prog, &where);
+	if (strict) /* the sizes are the same */
+		ret = compare_strict(&a, &b, common, &prog, &where);
+	else
+		ret = compare_range(&a, &b, 0, common, &prog, &where);
 	/* Past the shorter disk the longer must read as zeros. */
 	if (ret == 0 && a.size != b.size)
 		ret = compare_range(a.size > b.size ? &a : &b, NULL, common,
-				    a.size > b.size ? a.size : b.size, false,
-				    &prog, &where);
+				    a.size > b.size ? a.size : b.size, &prog,
+				    &where);
 	progress_finish(&prog, ret == 0);
 	if (ret < 0)
 		goto out;

@@ -10,9 +10,8 @@ enum { OPT_SHRINK = 256, OPT_OUTPUT };
 
 static void help(void)
 {
-	fputs("Usage: vdi resize [--shrink] [-q] [--output=human|json] "
-	      "[-b PARENT]...\n"
-	      "                  FILE [+|-]SIZE\n"
+	fputs("Usage: vdi resize [--shrink] [-p] [-q] [--output=human|json]\n"
+	      "                  [-b PARENT]... FILE [+|-]SIZE\n"
 	      "\n"
 	      "Change the virtual size of the VDI image FILE (dynamic or static)\n"
 	      "to SIZE bytes, or grow it by +SIZE or shrink it by -SIZE.  SIZE\n"
@@ -36,7 +35,9 @@ static void help(void)
 	      "               its parents being opened\n"
 	      "  --output=FMT report as human (default) or json\n"
 	      "  -f vdi       accepted for qemu-img compatibility\n"
-	      "  -q           quiet: print nothing on success\n"
+	      "  -p           show a progress bar on standard error (blocks\n"
+	      "               a shrink reads, blocks a moving map displaces)\n"
+	      "  -q           quiet: no progress bar, print nothing on success\n"
 	      "  -h, --help   show this help\n", stdout);
 }
 
@@ -90,7 +91,8 @@ int cmd_resize(int argc, char **argv)
 	struct parents parents = { 0 };
 	enum output_format fmt = OUTPUT_HUMAN;
 	struct timespec t0;
-	bool quiet = false, shrink = false;
+	struct progress prog;
+	bool quiet = false, shrink = false, show_progress = false;
 	uint64_t cur, delta, size;
 	char a[32], b[32];
 	int c, ret;
@@ -109,7 +111,7 @@ int cmd_resize(int argc, char **argv)
 	}
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":f:b:qh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":f:b:pqh", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_SHRINK:
 			shrink = true;
@@ -128,6 +130,9 @@ int cmd_resize(int argc, char **argv)
 		case 'b':
 			if (add_parent("resize", &parents, optarg) < 0)
 				return EXIT_FAIL;
+			break;
+		case 'p':
+			show_progress = true;
 			break;
 		case 'q':
 			quiet = true;
@@ -196,7 +201,11 @@ int cmd_resize(int argc, char **argv)
 		return EXIT_FAIL;
 	}
 	timer_start(&t0);
-	ret = vdi_resize(path, size, shrink ? VDI_RESIZE_SHRINK : 0);
+	progress_init(&prog, show_progress && !quiet, 1);
+	ret = vdi_resize_with_progress(path, size,
+				       shrink ? VDI_RESIZE_SHRINK : 0,
+				       progress_callback, &prog);
+	progress_finish(&prog, ret == 0);
 	if (ret < 0) {
 		lib_error(ret, "resize: cannot resize %s", path);
 		return EXIT_FAIL;

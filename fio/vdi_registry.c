@@ -165,10 +165,18 @@ int vfio_prepare(const char *path, const struct vfio_create *c, int *created,
 	opts.block_size = c->block_size;
 	opts.description = "created by the fio engine of libvdi";
 	opts.overwrite = exists;
+	/* Never replace an image that a VM, nbdkit, qemu-img or another
+	 * fio has open: its writes would go to a file without a name. */
+	opts.flags = VDI_CREATE_REFUSE_IN_USE;
 	ret = vdi_create(path, c->size, &opts);
 	if (ret == -EEXIST && !exists) {
 		/* Another process made it between stat() and here. */
 		ret = 0;
+		goto out_unlock;
+	}
+	if (ret == -EBUSY) {
+		seterr(err, errlen, "%s; vdi_recreate=1 replaces only an image "
+		       "that no other process has open", vdi_errmsg());
 		goto out_unlock;
 	}
 	if (ret < 0) {

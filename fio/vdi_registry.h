@@ -32,7 +32,8 @@ struct vfio_create {
 /* Make sure `path` exists as a VDI: create it when it is missing (and
  * `c->may_create`), or replace it when `c->recreate` and this process has
  * not created it yet.  *created tells whether this call made a new image.
- * Refuses to recreate an image this process has open. */
+ * Refuses to recreate an image this process has open, or that another
+ * process has open (VDI_CREATE_REFUSE_IN_USE: QEMU's byte locks). */
 int vfio_prepare(const char *path, const struct vfio_create *c, int *created,
 		 char *err, size_t errlen);
 

@@ -93,6 +93,14 @@ static int fill_header(struct vdi_header *h, uint64_t size,
 					 "reserved[%zu] of vdi_create_opts is "
 					 "not zero (zero the whole structure)",
 					 i);
+	if (o && o->reserved32)
+		return vdi_error(-EINVAL, "vdi_create", path,
+				 "reserved32 of vdi_create_opts is not zero "
+				 "(zero the whole structure)");
+	if (o && (o->flags & ~VDI_CREATE_REFUSE_IN_USE))
+		return vdi_error(-EINVAL, "vdi_create", path,
+				 "unknown flags 0x%" PRIx32 " in vdi_create_opts",
+				 o->flags & ~VDI_CREATE_REFUSE_IN_USE);
 	if (o && o->parent) {
 		struct vdi_image *p;
 		char *a = realpath(o->parent, NULL), *b = realpath(path, NULL);
@@ -160,6 +168,32 @@ static int fill_header(struct vdi_header *h, uint64_t size,
 	return 0;
 }
 
+/* VDI_CREATE_REFUSE_IN_USE: take a writer's locks on the file at `path`,
+ * if there is one, as vdi_open would (engine/2-image/lock.c), on
+ * *lock_fd, to be held until the new file has replaced it.  -EBUSY when
+ * another process holds the file. */
+static int lock_old(const char *path, int *lock_fd)
+{
+	struct vdi_image old = { .lock_fd = -1 };
+	int ret;
+
+	*lock_fd = -1;
+	if (access(path, F_OK) < 0)
+		return 0; /* nothing to replace */
+	old.path = (char *)path;
+	ret = vdi_image_lock(&old);
+	*lock_fd = old.lock_fd;
+	if (ret == -EBUSY)
+		return vdi_error(-EBUSY, "vdi_create", path,
+				 "cannot replace it: it is in use by another "
+				 "process");
+	if (ret < 0)
+		return vdi_error(ret, "vdi_create", path,
+				 "cannot lock it to replace it: %s",
+				 strerror(-ret));
+	return 0;
+}
+
 int vdi_create(const char *path, uint64_t size,
 	       const struct vdi_create_opts *opts)
 {
@@ -168,7 +202,7 @@ int vdi_create(const char *path, uint64_t size,
 	char *tmp = NULL, *dcopy = NULL, *bcopy = NULL;
 	const char *dir;
 	uint64_t end;
-	int fd = -1, ret;
+	int fd = -1, lock_fd = -1, ret;
 
 	vdi_error_clear();
 	ret = fill_header(&h, size, opts, path);
@@ -177,6 +211,12 @@ int vdi_create(const char *path, uint64_t size,
 	if (!(opts && opts->overwrite) && access(path, F_OK) == 0)
 		return vdi_error(-EEXIST, "vdi_create", path,
 				 "file exists (remove it or ask to overwrite)");
+	if (opts && opts->overwrite &&
+	    (opts->flags & VDI_CREATE_REFUSE_IN_USE)) {
+		ret = lock_old(path, &lock_fd);
+		if (ret < 0)
+			goto out;
+	}
 	dcopy = strdup(path);
 	bcopy = strdup(path);
 	dir = dcopy ? dirname(dcopy) : NULL;
@@ -257,6 +297,9 @@ int vdi_create(const char *path, uint64_t size,
 out:
 	if (fd >= 0)
 		close(fd);
+	/* The old file's locks go only now, with the new file in place. */
+	if (lock_fd >= 0)
+		close(lock_fd);
 	if (tmp) {
 		unlink(tmp);
 		free(tmp);

@@ -40,7 +40,19 @@ struct repair {
 	vdi_check_report_fn fn;
 	void *opaque;
 	struct vdi_repair_result *res;
+	/* Progress in steps: the check, each block copied, the rest. */
+	vdi_progress_fn progress;
+	void *progress_opaque;
+	uint64_t done, total;
 };
+
+static void advance(struct repair *rp)
+{
+	if (rp->done < rp->total)
+		rp->done++;
+	if (rp->progress)
+		rp->progress(rp->progress_opaque, rp->done, rp->total);
+}
 
 static void say(struct repair *rp, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -116,7 +128,10 @@ static int copy_slot(struct repair *rp, uint64_t from, uint64_t to)
 				 "cannot copy physical block %" PRIu64
 				 " to %" PRIu64 ": %s", from, to,
 				 strerror(-ret));
-	return sync_file(rp);
+	ret = sync_file(rp);
+	if (ret == 0)
+		advance(rp);
+	return ret;
 }
 
 static int load(struct repair *rp)
@@ -396,6 +411,49 @@ static int fill_holes(struct repair *rp)
 	return 0;
 }
 
+/* The blocks move_into_range() and fill_holes() will copy, found by
+ * running both over a copy of `owner` without copying anything: the
+ * progress total, known before the first copy. */
+static int plan_copies(struct repair *rp, bool into_range, bool holes,
+		       uint64_t *copies)
+{
+	uint32_t *own = malloc((rp->slots ? rp->slots : 1) * sizeof(*own));
+	uint64_t next = 0, hole = 0, p, n = 0;
+	uint32_t vb;
+
+	if (!own)
+		return vdi_error(-ENOMEM, "vdi_repair", rp->path,
+				 "out of memory");
+	memcpy(own, rp->owner, rp->slots * sizeof(*own));
+	for (vb = 0; into_range && vb < rp->h.blocks; vb++) {
+		uint32_t e = rp->map[vb];
+
+		if (!vdi_entry_is_data(e) || e < rp->h.blocks)
+			continue;
+		while (next < rp->h.blocks && next < rp->slots && own[next])
+			next++;
+		if (next >= rp->h.blocks || next >= rp->slots)
+			break; /* move_into_range() fails here */
+		own[next] = vb + 1;
+		own[e] = 0;
+		n++;
+	}
+	for (p = rp->slots; holes && p-- > 0;) {
+		if (!own[p])
+			continue;
+		while (hole < p && own[hole])
+			hole++;
+		if (hole >= p)
+			break;
+		own[hole] = own[p];
+		own[p] = 0;
+		n++;
+	}
+	free(own);
+	*copies = n;
+	return 0;
+}
+
 static int fix_count(struct repair *rp)
 {
 	uint32_t mapped, count = safe_count(rp, &mapped);
@@ -480,22 +538,35 @@ int vdi_repair(const char *path, unsigned what,
 	       struct vdi_repair_result *res, vdi_check_report_fn report,
 	       void *opaque)
 {
+	return vdi_repair_with_progress(path, what, res, report, opaque, NULL,
+					NULL);
+}
+
+int vdi_repair_with_progress(const char *path, unsigned what,
+			     struct vdi_repair_result *res,
+			     vdi_check_report_fn report, void *opaque,
+			     vdi_progress_fn progress, void *progress_opaque)
+{
 	struct repair rp = { .path = path, .fd = -1, .fn = report,
-			     .opaque = opaque, .res = res };
+			     .opaque = opaque, .res = res,
+			     .progress = progress,
+			     .progress_opaque = progress_opaque };
 	struct vdi_image *lock = NULL, *ro = NULL;
+	uint64_t copies = 0;
+	bool holes;
 	int ret;
 
 	memset(res, 0, sizeof(*res));
 	vdi_error_clear();
 	if (!what || (what & ~VDI_REPAIR_ALL))
-		return vdi_error(-EINVAL, __func__, path,
+		return vdi_error(-EINVAL, "vdi_repair", path,
 				 "what 0x%x is not a set of VDI_REPAIR_* flags",
 				 what);
 	/* The writer's lock, on a descriptor of its own, as vdi_open does. */
 	lock = calloc(1, sizeof(*lock));
 	if (!lock || !(lock->path = strdup(path))) {
 		free(lock);
-		return vdi_error(-ENOMEM, __func__, path, "out of memory");
+		return vdi_error(-ENOMEM, "vdi_repair", path, "out of memory");
 	}
 	lock->lock_fd = -1;
 	ret = vdi_image_lock(lock);
@@ -512,7 +583,8 @@ int vdi_repair(const char *path, unsigned what,
 
 	rp.fd = open(path, O_RDWR | O_CLOEXEC);
 	if (rp.fd < 0) {
-		ret = vdi_error(-errno, __func__, path, "%s", strerror(errno));
+		ret = vdi_error(-errno, "vdi_repair", path, "%s",
+				strerror(errno));
 		goto out;
 	}
 	rp.fix_errors = what & VDI_REPAIR_ERRORS;
@@ -523,19 +595,31 @@ int vdi_repair(const char *path, unsigned what,
 		ret = raise_count(&rp);
 	if (ret == 0)
 		ret = free_bad_entries(&rp, what & VDI_REPAIR_ERRORS);
-	if (ret == 0 && (what & VDI_REPAIR_ERRORS))
-		ret = move_into_range(&rp);
-	/* The header count lags the map after a crash: a leak's companion,
-	 * fixed with either flag. */
 	/* Moving blocks while entries still share slots or point past the
 	 * end of the file (-r leaks alone) could cut a sharer's data off. */
-	if (ret == 0 && ((what & VDI_REPAIR_ERRORS) ||
-			 !(res->before.duplicates || res->before.past_eof)))
+	holes = (what & VDI_REPAIR_ERRORS) ||
+		!(res->before.duplicates || res->before.past_eof);
+	if (ret == 0)
+		ret = plan_copies(&rp, what & VDI_REPAIR_ERRORS, holes,
+				  &copies);
+	if (ret == 0) {
+		rp.total = copies + 2;
+		advance(&rp); /* the check and the map read */
+	}
+	if (ret == 0 && (what & VDI_REPAIR_ERRORS))
+		ret = move_into_range(&rp);
+	if (ret == 0 && holes)
 		ret = fill_holes(&rp);
+	/* The header count lags the map after a crash: a leak's companion,
+	 * fixed with either flag. */
 	if (ret == 0)
 		ret = fix_count(&rp);
 	if (ret == 0)
 		ret = trim_leaks(&rp, what & VDI_REPAIR_ERRORS);
+	if (ret == 0) {
+		rp.done = rp.total - 1;
+		advance(&rp);
+	}
 	if (ret == 0)
 		ret = (int)(res->leaks_fixed + res->corruptions_fixed > INT32_MAX
 				    ? INT32_MAX

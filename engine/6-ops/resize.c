@@ -36,6 +36,38 @@ static int put_map(struct vdi_image *img, const uint32_t *map, uint32_t n,
 	return ret;
 }
 
+/* Progress in blocks read: those a shrink looks at, those a growing map
+ * moves, and one for the rest (map, header, cut). */
+struct resize_progress {
+	vdi_progress_fn fn;
+	void *opaque;
+	uint64_t done, total;
+};
+
+static void step(struct resize_progress *rp)
+{
+	if (rp->done < rp->total)
+		rp->done++;
+	if (rp->fn)
+		rp->fn(rp->opaque, rp->done, rp->total);
+}
+
+/* Data entries among blocks [from, to) (from <= to), or among those
+ * whose slot is below `below` when `below` is not 0. */
+static uint64_t count_data(const struct vdi_image *img, uint64_t from,
+			   uint64_t to, uint64_t below)
+{
+	uint64_t n = 0, vb;
+
+	for (vb = from; vb < to; vb++) {
+		uint32_t e = img->disk_map[vb];
+
+		if (vdi_entry_is_data(e) && (!below || e < below))
+			n++;
+	}
+	return n;
+}
+
 static int put_header(struct vdi_image *img)
 {
 	int ret;
@@ -48,7 +80,7 @@ static int put_header(struct vdi_image *img)
 
 /* Refuse a shrink that would cut off data that is not all zeros. */
 static int check_cut(struct vdi_image *img, uint64_t new_size,
-		     unsigned char *buf)
+		     unsigned char *buf, struct resize_progress *rp)
 {
 	uint64_t bs = img->hdr.block_size;
 	uint32_t vb;
@@ -66,6 +98,7 @@ static int check_cut(struct vdi_image *img, uint64_t new_size,
 			return vdi_error(ret, "vdi_resize", img->path,
 					 "cannot read block %" PRIu32 ": %s", vb,
 					 strerror(-ret));
+		step(rp);
 		for (i = from; i < bs; i++)
 			if (buf[img->hdr.block_extra + i])
 				return vdi_error(-ENOTEMPTY, "vdi_resize",
@@ -81,7 +114,8 @@ static int check_cut(struct vdi_image *img, uint64_t new_size,
 
 /* Copy the data blocks in physical slots [0, k) to the end of the file and
  * repoint their entries (old layout), durably. */
-static int evacuate(struct vdi_image *img, uint64_t k, unsigned char *buf)
+static int evacuate(struct vdi_image *img, uint64_t k, unsigned char *buf,
+		    struct resize_progress *rp)
 {
 	uint32_t vb;
 	int ret;
@@ -108,15 +142,30 @@ static int evacuate(struct vdi_image *img, uint64_t k, unsigned char *buf)
 		ret = vdi_image_commit_meta(img);
 		if (ret < 0)
 			return ret;
+		step(rp);
 	}
 	return 0;
 }
 
+/* The slots the moved block map takes over from the data area for
+ * `nblocks` entries (0: it stays where it is). */
+static uint64_t map_slots(const struct vdi_image *img, uint64_t nblocks)
+{
+	const struct vdi_header *h = &img->hdr;
+	uint64_t bytes;
+
+	if (nblocks * 4 <= (uint64_t)(h->offset_data - h->offset_bmap))
+		return 0;
+	bytes = (nblocks * 4 + VDI_ALIGN - 1) / VDI_ALIGN * VDI_ALIGN;
+	return (bytes + img->slot_size - 1) / img->slot_size;
+}
+
 static int resize_locked(struct vdi_image *img, uint64_t new_size,
-			 unsigned flags, unsigned char *buf)
+			 unsigned flags, unsigned char *buf,
+			 struct resize_progress *rp)
 {
 	struct vdi_header *h = &img->hdr;
-	uint64_t bs = h->block_size, nblocks, room, need, k = 0, i, last = 0, end;
+	uint64_t bs = h->block_size, nblocks, k, i, last = 0, end;
 	uint64_t old_blocks, old_offset_data;
 	struct stat st;
 	uint32_t *map;
@@ -132,13 +181,24 @@ static int resize_locked(struct vdi_image *img, uint64_t new_size,
 		return vdi_error(-EINVAL, "vdi_resize", img->path,
 				 "size %" PRIu64 " needs %" PRIu64 " blocks, more "
 				 "than %u", new_size, nblocks, VDI_MAX_BLOCKS);
+	if (new_size < img->disk_size &&
+	    !(flags & VDI_RESIZE_SHRINK))
+		return vdi_error(-EINVAL, "vdi_resize", img->path,
+				 "%" PRIu64 " is smaller than the disk "
+				 "(%" PRIu64 " bytes); shrinking must "
+				 "be asked for", new_size, img->disk_size);
+	/* The work ahead, known before any of it is done. */
+	k = map_slots(img, nblocks);
+	rp->total = 1;
+	if (new_size < img->disk_size)
+		rp->total += count_data(img, new_size / bs, h->blocks, 0);
+	if (k)
+		rp->total += count_data(img, 0, h->blocks, k);
+	rp->done = 0;
+	if (rp->fn)
+		rp->fn(rp->opaque, 0, rp->total);
 	if (new_size < img->disk_size) {
-		if (!(flags & VDI_RESIZE_SHRINK))
-			return vdi_error(-EINVAL, "vdi_resize", img->path,
-					 "%" PRIu64 " is smaller than the disk "
-					 "(%" PRIu64 " bytes); shrinking must "
-					 "be asked for", new_size, img->disk_size);
-		ret = check_cut(img, new_size, buf);
+		ret = check_cut(img, new_size, buf, rp);
 		if (ret < 0)
 			return ret;
 	}
@@ -146,20 +206,15 @@ static int resize_locked(struct vdi_image *img, uint64_t new_size,
 	map = calloc(nblocks ? nblocks : 1, sizeof(*map));
 	if (!map)
 		return vdi_error(-ENOMEM, "vdi_resize", img->path, "out of memory");
-	room = h->offset_data - h->offset_bmap;
-	need = nblocks * 4;
-	if (need > room) {
+	if (k) {
 		/* The map moves to where the first data blocks are now. */
-		uint64_t bytes = (need + VDI_ALIGN - 1) / VDI_ALIGN * VDI_ALIGN;
-
-		k = (bytes + img->slot_size - 1) / img->slot_size;
 		if (h->offset_data + k * img->slot_size > UINT32_MAX) {
 			free(map);
 			return vdi_error(-EFBIG, "vdi_resize", img->path,
 					 "the block map for %" PRIu64 " blocks "
 					 "does not fit below 4 GiB", nblocks);
 		}
-		ret = evacuate(img, k, buf);
+		ret = evacuate(img, k, buf, rp);
 		if (ret < 0) {
 			free(map);
 			return ret;
@@ -241,34 +296,46 @@ static int resize_locked(struct vdi_image *img, uint64_t new_size,
 	if (fstat(img->meta_fd, &st) == 0 && (uint64_t)st.st_size > end &&
 	    ftruncate(img->meta_fd, (off_t)end) == 0)
 		ret = vdi_image_sync(img);
+	if (ret == 0) {
+		rp->done = rp->total - 1;
+		step(rp);
+	}
 	return ret;
 }
 
 int vdi_resize(const char *path, uint64_t new_size, unsigned flags)
 {
+	return vdi_resize_with_progress(path, new_size, flags, NULL, NULL);
+}
+
+int vdi_resize_with_progress(const char *path, uint64_t new_size,
+			     unsigned flags, vdi_progress_fn progress,
+			     void *opaque)
+{
+	struct resize_progress rp = { .fn = progress, .opaque = opaque };
 	struct vdi_image *img;
 	unsigned char *buf;
 	int ret;
 
 	if (flags & ~VDI_RESIZE_SHRINK)
-		return vdi_error(-EINVAL, __func__, path, "unknown flags 0x%x",
-				 flags);
+		return vdi_error(-EINVAL, "vdi_resize", path,
+				 "unknown flags 0x%x", flags);
 	ret = vdi_open(path, 0, &img);
 	if (ret < 0)
 		return ret;
 	if (img->hdr.type == VDI_TYPE_DIFF) {
 		vdi_close(img);
-		return vdi_error(-ENOTSUP, __func__, path,
+		return vdi_error(-ENOTSUP, "vdi_resize", path,
 				 "a differencing image has its parent's size "
 				 "and cannot be resized");
 	}
 	buf = malloc(img->slot_size);
 	if (!buf) {
 		vdi_close(img);
-		return vdi_error(-ENOMEM, __func__, path, "out of memory");
+		return vdi_error(-ENOMEM, "vdi_resize", path, "out of memory");
 	}
 	pthread_mutex_lock(&img->lock);
-	ret = resize_locked(img, new_size, flags, buf);
+	ret = resize_locked(img, new_size, flags, buf, &rp);
 	/* The handle describes the old layout: close it without writing. */
 	img->written = false;
 	img->dirty_count = 0;

@@ -31,7 +31,7 @@ extern "C" {
 #endif
 
 #define VDI_VERSION_MAJOR 0
-#define VDI_VERSION_MINOR 1
+#define VDI_VERSION_MINOR 2
 
 struct vdi_image;
 struct vdi_queue;
@@ -105,13 +105,25 @@ struct vdi_create_opts {
 	 * must be 0 or the parent's, the block size is the parent's, and the
 	 * link and parent-modification UUIDs are the parent's. */
 	const char *parent;
-	uint64_t reserved[6];     /* zero: room for later options */
+	uint32_t flags;           /* VDI_CREATE_* (libvdi 0.2) */
+	uint32_t reserved32;      /* zero */
+	uint64_t reserved[5];     /* zero: room for later options */
 };
 
+/* vdi_create_opts.flags.  With overwrite: refuse (-EBUSY) to replace a
+ * file that another process has open under QEMU's byte locks (a libvdi
+ * or QEMU writer, or reader), as vdi_open would refuse to open it for
+ * writing; the old file is held with a writer's locks until the new one
+ * has replaced it, so that nothing opens it in between.  A caller that
+ * holds such locks on the old file itself must not set it (its own locks
+ * would count as another's). */
+#define VDI_CREATE_REFUSE_IN_USE 0x1u
+
 /* Create a new image of `size` bytes (rounded up to 512).  `opts` may be
- * NULL.  -EEXIST if `path` exists and opts->overwrite is 0.  Static images are fully preallocated.  The block map and the data
- * area start on 1 MiB boundaries.  The file is created next to `path` under
- * a temporary name and renamed into place, so a failure leaves nothing. */
+ * NULL.  -EEXIST if `path` exists and opts->overwrite is 0.  Static
+ * images are fully preallocated.  The block map and the data area start
+ * on 1 MiB boundaries.  The file is created next to `path` under a
+ * temporary name and renamed into place, so a failure leaves nothing. */
 int vdi_create(const char *path, uint64_t size,
 	       const struct vdi_create_opts *opts);
 
@@ -368,6 +380,12 @@ int vdi_compact_chain(const char *path, const char *const *parents,
  * is refused (-ENOTEMPTY, naming the first block) when any data would be
  * cut off that is not all zeros. */
 int vdi_resize(const char *path, uint64_t new_size, unsigned flags);
+/* vdi_resize calling `progress` (if not NULL) with blocks done out of a
+ * total: the blocks a shrink reads, the blocks a growing map moves, and
+ * one for the rest; the last call has done == total.  (libvdi 0.2) */
+int vdi_resize_with_progress(const char *path, uint64_t new_size,
+			     unsigned flags, vdi_progress_fn progress,
+			     void *opaque);
 
 /* Merge a differencing image into its parent (`parent_path` or NULL to
  * search, as vdi_open_parent): its data blocks are written over the
@@ -471,6 +489,14 @@ struct vdi_repair_result {
 int vdi_repair(const char *path, unsigned what,
 	       struct vdi_repair_result *res, vdi_check_report_fn report,
 	       void *opaque);
+/* vdi_repair calling `progress` (if not NULL, with `progress_opaque`)
+ * with steps done out of a total: one for the check, one for each block
+ * copied, one for the rest; the last call has done == total.
+ * (libvdi 0.2) */
+int vdi_repair_with_progress(const char *path, unsigned what,
+			     struct vdi_repair_result *res,
+			     vdi_check_report_fn report, void *opaque,
+			     vdi_progress_fn progress, void *progress_opaque);
 
 #ifdef __cplusplus
 }

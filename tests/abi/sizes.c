@@ -56,11 +56,23 @@ int main(void)
 	snprintf(path, sizeof(path), "%s/abi-sizes-%d.vdi", dir ? dir : "/tmp",
 		 (int)getpid());
 	memset(&o, 0, sizeof(o));
-	o.reserved[5] = 1;
+	o.reserved[4] = 1;
 	CHECK(vdi_create(path, 1 << 20, &o) == -EINVAL,
 	      "vdi_create took non-zero reserved options");
-	CHECK(strstr(vdi_errmsg(), "reserved[5]"), "message: %s", vdi_errmsg());
-	o.reserved[5] = 0;
+	CHECK(strstr(vdi_errmsg(), "reserved[4]"), "message: %s", vdi_errmsg());
+	o.reserved[4] = 0;
+	/* flags and reserved32 came out of reserved[0] (libvdi 0.2). */
+	o.reserved32 = 1;
+	CHECK(vdi_create(path, 1 << 20, &o) == -EINVAL,
+	      "vdi_create took a non-zero reserved32");
+	CHECK(strstr(vdi_errmsg(), "reserved32"), "message: %s", vdi_errmsg());
+	o.reserved32 = 0;
+	o.flags = 0x80000000u;
+	CHECK(vdi_create(path, 1 << 20, &o) == -EINVAL,
+	      "vdi_create took unknown flags");
+	CHECK(strstr(vdi_errmsg(), "unknown flags 0x80000000"), "message: %s",
+	      vdi_errmsg());
+	o.flags = 0;
 	if (vdi_create(path, 1 << 20, &o) < 0 || vdi_open(path, 0, &img) < 0) {
 		fprintf(stderr, "FAIL: %s\n", vdi_errmsg());
 		return 1;

@@ -1,8 +1,9 @@
 #!/bin/sh
 # The library exports exactly what the header declares: the dynamic
 # symbols of libvdi.so, the global list in libvdi.map and the functions
-# declared in vdi.h must be the same set, every symbol must carry the
-# LIBVDI_0.1 version, and the soname must be libvdi.so.0.
+# declared in vdi.h must be the same set, every symbol must carry, as its
+# default version, the version node the map lists it under (LIBVDI_0.1,
+# LIBVDI_0.2, ...), and the soname must be libvdi.so.0.
 #   symbols.sh LIBVDI.SO LIBVDI.MAP VDI.H
 set -u
 lib=${1:?usage: $0 LIBVDI.SO LIBVDI.MAP VDI.H}
@@ -22,9 +23,18 @@ header_functions() {
 		sed -E 's/^.*[ *](vdi_[a-z0-9_]+)\(.*$/\1/' | sort -u
 }
 
+# "name node" for each name listed under "global:" in a version script.
+map_nodes() {
+	awk '/^[A-Za-z_][A-Za-z0-9_.]* *\{/ { node = $1 }
+	     /global:/ { g = 1; next }
+	     /local:|^}/ { g = 0 }
+	     g && match($0, /vdi_[a-z0-9_]+/) { print substr($0, RSTART, RLENGTH), node }' "$1" |
+		sort -u
+}
+
 # The names listed under "global:" in a version script.
 map_globals() {
-	sed -n '/global:/,/local:/p' "$1" | grep -oE '\bvdi_[a-z0-9_]+' | sort -u
+	map_nodes "$1" | cut -d' ' -f1 | sort -u
 }
 
 # Compare two sorted lists; print what differs.
@@ -63,10 +73,13 @@ fi
 same vdi.h "$T/header" libvdi.map "$T/map" || status=1
 same libvdi.map "$T/map" "libvdi.so (nm -D)" "$T/exported" || status=1
 
-# Every exported symbol is versioned LIBVDI_0.1, as the default version.
-unversioned=$(awk '$2 != "A" && $3 !~ /@@LIBVDI_0\.1$/ { print $3 }' "$T/nm")
-if [ -n "$unversioned" ]; then
-	echo "FAIL: symbols without the LIBVDI_0.1 version: $unversioned" >&2
+# Every exported symbol carries its node as the default version ("@@"),
+# and the nodes are LIBVDI_0.1 and later.
+map_nodes "$map" >"$T/nodes"
+awk '$2 != "A" { split($3, v, "@@"); print v[1], v[2] }' "$T/nm" | sort -u >"$T/versions"
+same "libvdi.map (nodes)" "$T/nodes" "libvdi.so (versions)" "$T/versions" || status=1
+if ! grep -q ' LIBVDI_0\.1$' "$T/nodes" || grep -qv ' LIBVDI_0\.[0-9][0-9]*$' "$T/nodes"; then
+	echo "FAIL: version nodes are not LIBVDI_0.1, LIBVDI_0.2...:" $(cut -d' ' -f2 "$T/nodes" | sort -u) >&2
 	status=1
 fi
 
@@ -77,5 +90,5 @@ if [ "$soname" != libvdi.so.0 ]; then
 fi
 
 [ $status -eq 0 ] &&
-	echo "ok: $(wc -l <"$T/exported") symbols, header = map = nm -D, all @@LIBVDI_0.1, soname $soname"
+	echo "ok: $(wc -l <"$T/exported") symbols, header = map = nm -D, each @@ its node ($(cut -d' ' -f2 "$T/nodes" | sort | uniq -c | awk '{ printf "%s%s %s", s, $1, $2; s = ", " }')), soname $soname"
 exit $status

@@ -117,6 +117,33 @@ exits "-r leaks cuts it off" 0 "$VDI" check -r leaks "$T/rleak.vdi"
 is "file back to its size" "$(stat -c %s "$T/rleak.vdi")" "$(stat -c %s "$T/clean.vdi")"
 exits "-r with a bad argument" 1 "$VDI" check -r some "$T/clean.vdi"
 
+# -r -p: the repair's progress on stderr, in steps (the check, each block
+# copied, the rest), reports on stdout.  Block 0's entry freed and the
+# count lowered: slot 0 is leaked below blocks 2-3 (slots 1-2), so the
+# block of slot 2 moves down into it.
+bar_steps() { tr '\r' '\n' <"$T/last.err" | grep -o '[0-9.]*%$' | tr '\n' ' '; }
+cp "$T/clean.vdi" "$T/rmid.vdi"
+poke "$T/rmid.vdi" 0 0xFFFFFFFF
+poke "$T/rmid.vdi" allocated 2
+exits "-r leaks -p, a block to move" 0 "$VDI" check -r leaks -p "$T/rmid.vdi"
+is "-p: the bar in steps of a third, to 100%" "$(bar_steps)" "0.0% 33.3% 66.6% 100.0% "
+grep -q 'repaired: block 3 moved from physical block 2 into unused physical block 0' "$T/last.out"
+_result $? "-p: the repairs still reported on stdout"
+grep -q '100\.0%' "$T/last.out"
+[ $? = 1 ]
+_result $? "-p: no bar on stdout"
+exits "qemu-img check agrees after -r leaks -p" 0 "$QEMU_IMG" check "$T/rmid.vdi"
+"$QEMU_IO" -f vdi -c 'read -P 0 0 2M' -c 'read -P 2 2M 2M' -c 'read -P 0 4M 4M' "$T/rmid.vdi" >"$T/io.out"
+_result $? "-r leaks -p: block 0 reads zeros, blocks 2-3 their data"
+is "-r leaks -p: the file ends after the third slot" "$(stat -c %s "$T/rmid.vdi")" \
+	$(($(stat -c %s "$T/clean.vdi") - 1048576))
+exits "-r all -p on a clean image" 0 "$VDI" check -r all -p "$T/rmid.vdi"
+is "-p on a clean image: nothing to copy" "$(bar_steps)" "0.0% 50.0% 100.0% "
+exits "-r all -p -q" 0 "$VDI" check -r all -p -q "$T/rmid.vdi"
+is "-q silences -p" "$(cat "$T/last.out" "$T/last.err")" ""
+exits "-p without -r draws nothing" 0 "$VDI" check -p "$T/rmid.vdi"
+is "no bar without -r" "$(cat "$T/last.err")" ""
+
 # Cannot check.
 exits "missing file" 1 "$VDI" check "$T/nope.vdi"
 is "one line of error" "$(err_lines)" 1

@@ -21,18 +21,67 @@ head -c 4M /dev/zero >z.raw
 "$VDI" create -q g.vdi 4M
 "$QEMU_IO" -f vdi -c 'write -P 9 3M 512' g.vdi >/dev/null
 
-# Strict mode on two raw files depends on the holes the file system
-# reports; every pair here has a VDI side, or is not strict.
 for pair in "a.raw b.raw" "a.raw b.vdi" "a.vdi b.vdi" "b.vdi b.raw" \
 	    "a.raw c.raw" "c.raw a.vdi" "a.vdi d.raw" "z.raw a.vdi" \
 	    "e.vdi a.vdi" "a.vdi e.vdi" "g.vdi a.vdi" "a.vdi c.raw" "b.vdi g.vdi"; do
 	for s in "" -s; do
-		case "$s $pair" in "-s "*.raw\ *.raw) continue ;; esac
 		want=$("$QEMU_IMG" compare $s $pair 2>&1; echo "exit $?")
 		got=$("$VDI" compare $s $pair 2>&1; echo "exit $?")
 		is "compare $s $pair as qemu-img: $(echo $want)" "$got" "$want"
 	done
 done
+
+# Strict mode and allocation.  QEMU's block status of a raw file comes
+# from its holes (SEEK_DATA/SEEK_HOLE), one hole or data run at a time;
+# that of a VDI image from its block map, one block at a time (free and
+# zero blocks "zero", data blocks "data", in a static image also "zero"
+# where its file has a hole); and the status says whether the run
+# reaches the end of the disk.  Every pair of these, both ways, against
+# qemu-img compare -s: same words, same exit status.
+mkdir s && cd s || exit 1
+head -c 4M /dev/urandom >rand
+truncate -s 4M h0.raw                                  # all hole
+truncate -s 4M h1.raw                                  # data at 1M-2M
+dd if=rand of=h1.raw bs=1M skip=1 seek=1 count=1 conv=notrunc status=none
+cp --sparse=always h1.raw h1same.raw                   # the same holes
+cp --sparse=always h1.raw h1zero.raw                   # zeros stored at 3M-4M
+dd if=/dev/zero of=h1zero.raw bs=1M seek=3 count=1 conv=notrunc status=none
+cp rand full.raw                                       # no hole
+cp rand punched.raw                                    # a hole at 2M-3M
+fallocate -p -o 2M -l 1M punched.raw
+head -c 4M /dev/zero >zeros.raw                        # zeros, no hole
+head -c 1M /dev/urandom >one.raw                       # one block
+"$QEMU_IMG" convert -O vdi h1.raw h1.vdi               # block 1 only
+"$QEMU_IMG" convert -O vdi full.raw full.vdi
+"$QEMU_IMG" convert -O vdi -o static=on full.raw full-static.vdi
+"$QEMU_IMG" convert -O vdi -o static=on zeros.raw zs.vdi
+cp --sparse=always zs.vdi zeros-static.vdi            # static, slots holes
+rm zs.vdi
+"$QEMU_IMG" convert -O vdi one.raw one.vdi
+"$QEMU_IMG" create -q -f vdi zblock.vdi 4M             # zeros stored at 2M
+"$QEMU_IO" -f vdi -c 'write -P 0 2M 1M' zblock.vdi >/dev/null
+"$VDI" create -q h0.vdi 4M
+files="h0.raw h1.raw h1same.raw h1zero.raw full.raw punched.raw zeros.raw
+one.raw h1.vdi full.vdi full-static.vdi zeros-static.vdi one.vdi zblock.vdi
+h0.vdi"
+differ=0 same=0
+for f1 in $files; do
+	for f2 in $files; do
+		want=$("$QEMU_IMG" compare -s "$f1" "$f2" 2>&1; echo "exit $?")
+		got=$("$VDI" compare -s "$f1" "$f2" 2>&1; echo "exit $?")
+		is "compare -s $f1 $f2 as qemu-img: $(echo $want)" "$got" "$want"
+		case $want in *"exit 0") same=$((same + 1)) ;; *) differ=$((differ + 1)) ;; esac
+	done
+done
+# The pairs must tell something: some strict pairs pass, some fail, and
+# raw pairs fail on holes alone.
+[ $same -ge 15 ] && [ $differ -ge 100 ]
+_result $? "qemu-img: $same pairs the same, $differ different"
+"$QEMU_IMG" compare -q h1.raw h1zero.raw
+_result $? "h1.raw and h1zero.raw read the same"
+exits "... but differ in strict mode (holes)" 1 "$VDI" compare -s h1.raw h1zero.raw
+is "... at the first status change" "$(cat "$T/last.out")" "Strict mode: Offset 2097152 block status mismatch!"
+cd .. || exit 1
 
 # -f/-F force a format; -q prints nothing; errors exit 2.
 exits "-f raw reads a VDI file as raw" 1 "$VDI" compare -f raw -F raw a.vdi b.vdi

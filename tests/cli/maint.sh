@@ -164,7 +164,12 @@ qio "$T/q.vdi" -c 'write -P 0x51 0 2M' -c 'write -P 0x52 60M 4M'
 "$QEMU_IMG" convert -f vdi -O raw "$T/q.vdi" "$T/q.raw"
 qbmap=$(vdi_field "$T/q.vdi" offset-bmap)
 qdata=$(vdi_field "$T/q.vdi" offset-data)
-ok "resize qemu-img image to 1G" "$VDI" resize "$T/q.vdi" 1G
+ok "resize -p qemu-img image to 1G" "$VDI" resize -p "$T/q.vdi" 1G
+# Block 0 is in the slot the 4 KiB map takes: one block moved, then the
+# rest (map, header, cut): the bar is at 0, 50 and 100%.
+is "resize -p: the bar in steps, to 100% on stderr" \
+	"$(tr '\r' '\n' <"$T/last.err" | grep -o '[0-9.]*%$' | tr '\n' ' ')" "0.0% 50.0% 100.0% "
+is "resize -p: stdout as without -p" "$(cat "$T/last.out")" "Image resized."
 is "qemu-img: 1G" "$(qemu_size "$T/q.vdi")" $((1024 * M))
 [ "$(vdi_field "$T/q.vdi" offset-bmap)" != "$qbmap" ] &&
 	[ "$(vdi_field "$T/q.vdi" offset-data)" != "$qdata" ]
@@ -192,7 +197,8 @@ is "the image is unchanged (sha256)" "$(sha "$T/s.vdi")" "$sum"
 fails "shrink by more than the disk" "only 8 MiB" \
 	"$VDI" resize --shrink "$T/s.vdi" -9M
 is "still unchanged" "$(sha "$T/s.vdi")" "$sum"
-ok "shrink off the unallocated tail" "$VDI" resize --shrink "$T/s.vdi" 3M
+ok "shrink off the unallocated tail (-p -q)" "$VDI" resize -p -q --shrink "$T/s.vdi" 3M
+is "resize -p -q prints nothing" "$(cat "$T/last.out" "$T/last.err")" ""
 is "qemu-img: 3M" "$(qemu_size "$T/s.vdi")" $((3 * M))
 truncate -s 3M "$T/s.raw"
 ok "compare after the shrink" "$QEMU_IMG" compare -f vdi -F raw "$T/s.vdi" "$T/s.raw"

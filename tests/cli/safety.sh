@@ -3,7 +3,8 @@
 #   1. convert refuses a DST that is SRC itself (path, hard link, symbolic
 #      link, /proc/self/fd/N) or an image of SRC's chain;
 #   2. an existing DST is replaced only with --force, and never while
-#      another process holds it (qemu-io, fio through vdi.so, libvdi);
+#      another process holds it (qemu-io, fio through vdi.so, libvdi,
+#      nbdkit); nor does fio's vdi_recreate=1 replace an image held so;
 #   3. never when the user may not write it, nor in a directory they may
 #      not write (run as nobody when the suite runs as root).
 # Each refusal checks the exit status, the message, and that the file is
@@ -122,9 +123,25 @@ stop_holder() {
 }
 trap 'stop_holder; rm -rf "$T"' EXIT
 
+libvdi=${LIBVDI:-}
+pyexe=$(python3 -c 'import sys; print(sys.executable)')
+preload=${VDI_FIO_PRELOAD:-}
+# fio through vdi.so, when built and loadable.
+have_fio() {
+	[ -z "${VDI_FIO_SKIP:-}" ] && [ -n "${FIO:-}" ] && [ -n "${VDI_FIO_ENGINE:-}" ]
+}
+# fio_recreate: a fio job with vdi_recreate=1 on b.vdi (16 MiB, written).
+fio_recreate() {
+	LD_PRELOAD=$preload ASAN_OPTIONS=detect_leaks=0 "$FIO" --name=recreate \
+		--ioengine=external:"$VDI_FIO_ENGINE" --filename="$T/b.vdi" \
+		--vdi_recreate=1 --size=16m --rw=write --bs=1m --io_size=1m \
+		--buffer_pattern=0x77
+}
+
 # held_by NAME BYTE: the tool refuses to replace b.vdi while NAME (started
-# in the background as $holder) holds lock byte BYTE, then replaces it with
-# --force once NAME is gone.
+# in the background as $holder) holds lock byte BYTE, and so does fio with
+# vdi_recreate=1 (vdi_create with VDI_CREATE_REFUSE_IN_USE); the image is
+# left as it was.
 raw_done=
 held_by() {
 	local name=$1 byte=$2 inode
@@ -148,6 +165,13 @@ held_by() {
 		refused "convert -O raw --force while $name has it open" \
 			"b\.vdi is in use: .*byte $byte" "$T/b.vdi" \
 			"$VDI" convert --force "$T/a.raw" "$T/b.vdi"
+	if have_fio; then
+		refused "fio vdi_recreate=1 while $name has it open" \
+			"b\.vdi: cannot replace it: it is in use by another process" \
+			"$T/b.vdi" fio_recreate
+	else
+		echo "# skip fio vdi_recreate=1: fio or vdi.so not built or not loadable"
+	fi
 	is "b.vdi is still the file $name has open" \
 		"$(stat -c %i "$T/b.vdi")" "$inode"
 	ok "no temporary file is left" no_temp_files "$T"
@@ -163,9 +187,6 @@ held_by "qemu-io -r (read-only)" 201
 
 # libvdi itself: an image opened with vdi_open() by a Python process (the
 # interpreter itself, not a wrapper script, so that killing it stops it).
-libvdi=${LIBVDI:-}
-pyexe=$(python3 -c 'import sys; print(sys.executable)')
-preload=${VDI_FIO_PRELOAD:-}
 if [ -n "${VDI_FIO_SKIP:-}" ]; then
 	echo "# skip the libvdi and fio holders: $VDI_FIO_SKIP"
 elif [ -z "$libvdi" ] || [ ! -e "$libvdi" ]; then
@@ -211,7 +232,33 @@ else
 	held_by "fio through vdi.so" 101
 fi
 
-# Nobody holds it now: --force replaces it with a clean image.
+# nbdkit serving b.vdi read-write: the plugin opens it before it listens.
+if [ -n "${VDI_FIO_SKIP:-}" ]; then
+	:
+elif [ -z "${NBDKIT:-}" ] || [ -z "${NBDKIT_VDI_PLUGIN:-}" ]; then
+	echo "# skip the nbdkit holder: nbdkit or the plugin not there"
+else
+	LD_PRELOAD=$preload ASAN_OPTIONS=detect_leaks=0 "$NBDKIT" -f \
+		-U "$T/nbd.sock" "$NBDKIT_VDI_PLUGIN" file="$T/b.vdi" \
+		>/dev/null 2>&1 &
+	holder=$!
+	held_by "nbdkit (the VDI plugin)" 101
+fi
+
+# Nobody holds it now: fio's vdi_recreate=1 replaces it, once.
+if have_fio; then
+	inode=$(stat -c %i "$T/b.vdi")
+	ok "fio vdi_recreate=1 once nobody holds it" fio_recreate
+	[ "$(stat -c %i "$T/b.vdi")" != "$inode" ]
+	_result $? "fio made a new b.vdi"
+	ok "fio's new image is clean" "$QEMU_IMG" check "$T/b.vdi"
+	ok "it holds fio's one block, zeros after it" "$QEMU_IO" -f vdi \
+		-c 'read -P 0x77 0 1M' -c 'read -P 0 1M 15M' "$T/b.vdi"
+fi
+
+# Nobody holds it now: --force replaces it with a clean image (the tool
+# holds the old file's locks itself while it does: vdi_create must not
+# take them for another process's).
 ok "create --force over an existing image" "$VDI" create --force \
 	"$T/b.vdi" 16M
 ok "the new image is clean" "$QEMU_IMG" check "$T/b.vdi"

@@ -312,6 +312,54 @@ Test(io, create_options)
 	cr_assert_eq(access(tpath("bad.vdi"), F_OK), -1, "nothing left behind");
 }
 
+/* overwrite replaces an image; with VDI_CREATE_REFUSE_IN_USE not one
+ * that is open elsewhere (a handle of this process counts: OFD locks
+ * belong to open file descriptions), and the file is then untouched. */
+Test(io, overwrite_refuses_an_image_in_use)
+{
+	const char *p = tpath("ow.vdi");
+	struct vdi_create_opts o = { .overwrite = 1,
+				     .flags = VDI_CREATE_REFUSE_IN_USE };
+	struct vdi_image *img;
+	struct stat st0, st1;
+	char buf[512] = "kept";
+
+	unlink(p);
+	cr_assert_eq(vdi_create(p, 4 * MiB, &o), 0, "no file: created, %s",
+		     vdi_errmsg());
+	cr_assert_eq(vdi_open(p, 0, &img), 0);
+	cr_assert_eq(vdi_pwrite(img, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+	cr_assert_eq(vdi_flush(img), 0);
+	stat(p, &st0);
+	cr_assert_eq(vdi_create(p, 8 * MiB, &o), -EBUSY);
+	cr_assert(strstr(vdi_errmsg(), "cannot replace it: it is in use by "
+				       "another process"), "%s", vdi_errmsg());
+	stat(p, &st1);
+	cr_assert_eq(st1.st_ino, st0.st_ino, "the open image is still there");
+	cr_assert_eq(st1.st_size, st0.st_size);
+	cr_assert_eq(vdi_close(img), 0);
+	/* A reader holds it too. */
+	cr_assert_eq(vdi_open(p, VDI_OPEN_RDONLY, &img), 0);
+	cr_assert_eq(vdi_create(p, 8 * MiB, &o), -EBUSY);
+	memset(buf, 0, sizeof(buf));
+	cr_assert_eq(vdi_pread(img, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+	cr_assert_str_eq(buf, "kept");
+	cr_assert_eq(vdi_close(img), 0);
+	/* Nobody holds it: replaced. */
+	cr_assert_eq(vdi_create(p, 8 * MiB, &o), 0, "%s", vdi_errmsg());
+	cr_assert_eq(vdi_open(p, VDI_OPEN_RDONLY, &img), 0);
+	cr_assert_eq(vdi_get_size(img), 8 * MiB);
+	vdi_close(img);
+	/* Without the flag overwrite does not look (vdi create --force
+	 * looks itself, holding the locks). */
+	cr_assert_eq(vdi_open(p, 0, &img), 0);
+	o.flags = 0;
+	cr_assert_eq(vdi_create(p, 4 * MiB, &o), 0, "%s", vdi_errmsg());
+	vdi_close(img);
+	o.flags = 0x2;
+	cr_assert_eq(vdi_create(p, 4 * MiB, &o), -EINVAL, "unknown flag");
+}
+
 Test(io, map_extents)
 {
 	struct vdi_image *img = mk("map.vdi", 8 * MiB + 512, 0);

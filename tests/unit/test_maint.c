@@ -45,6 +45,42 @@ static void assert_disk(const char *p, const unsigned char *model, size_t len)
 	}
 }
 
+/* What a vdi_progress_fn was called with. */
+struct calls {
+	unsigned n;
+	uint64_t done[64], total[64];
+};
+
+static void record(void *opaque, uint64_t done, uint64_t total)
+{
+	struct calls *c = opaque;
+
+	cr_assert_lt(c->n, 64, "too many progress calls");
+	c->done[c->n] = done;
+	c->total[c->n] = total;
+	c->n++;
+}
+
+/* Calls with one total, `done` never going back, done <= total; and the
+ * last call at the total when `finished`. */
+static void assert_progress(const struct calls *c, uint64_t total,
+			    bool finished)
+{
+	cr_assert_gt(c->n, 0, "no progress call");
+	for (unsigned i = 0; i < c->n; i++) {
+		cr_assert_eq(c->total[i], total, "call %u: total %llu, not %llu",
+			     i, (unsigned long long)c->total[i],
+			     (unsigned long long)total);
+		cr_assert_leq(c->done[i], total);
+		if (i)
+			cr_assert_geq(c->done[i], c->done[i - 1], "went back");
+	}
+	if (finished)
+		cr_assert_eq(c->done[c->n - 1], total, "ends at the total");
+	else
+		cr_assert_lt(c->done[c->n - 1], total, "stopped short");
+}
+
 Test(maint, compact)
 {
 	const char *p = tpath("c.vdi");
@@ -122,6 +158,7 @@ Test(maint, grow_in_place)
 Test(maint, grow_moves_the_block_map)
 {
 	const char *p = tpath("q.vdi");
+	struct calls calls = { 0 };
 	unsigned char *model;
 	FILE *f;
 
@@ -136,9 +173,14 @@ Test(maint, grow_moves_the_block_map)
 	cr_assert_eq(fread(model, 1, 8 * MiB, f), 8 * MiB);
 	fclose(f);
 	cr_assert_lt(peek32(p, 0x158) - peek32(p, 0x154), 1024 * 4, "little room");
-	cr_assert_eq(vdi_resize(p, 1024 * MiB, 0), 0, "%s", vdi_errmsg());
+	cr_assert_eq(vdi_resize_with_progress(p, 1024 * MiB, 0, record, &calls),
+		     0, "%s", vdi_errmsg());
 	cr_assert_eq(peek32(p, 0x180), 1024);
 	assert_disk(p, model, 1024 * MiB);
+	/* The 4 KiB map takes one slot: block 0's, which moves; then the
+	 * rest.  0/2, 1/2, 2/2. */
+	assert_progress(&calls, 2, true);
+	cr_assert_eq(calls.n, 3);
 	free(model);
 }
 
@@ -146,6 +188,7 @@ Test(maint, shrink)
 {
 	const char *p = tpath("s.vdi");
 	unsigned char *model = calloc(1, 8 * MiB);
+	struct calls calls = { 0 }, refused = { 0 };
 	struct vdi_image *img;
 
 	unlink(p);
@@ -157,11 +200,17 @@ Test(maint, shrink)
 	cr_assert_eq(vdi_close(img), 0);
 	cr_assert_eq(vdi_resize(p, 4 * MiB, 0), -EINVAL, "shrinking not asked for");
 	cr_assert(strstr(vdi_errmsg(), "shrinking must be asked for"), "%s", vdi_errmsg());
-	cr_assert_eq(vdi_resize(p, 2 * MiB + 512, VDI_RESIZE_SHRINK), -ENOTEMPTY);
+	cr_assert_eq(vdi_resize_with_progress(p, 2 * MiB + 512, VDI_RESIZE_SHRINK,
+					      record, &refused), -ENOTEMPTY);
 	cr_assert(strstr(vdi_errmsg(), "block 2 holds data past it"), "%s", vdi_errmsg());
+	/* Blocks 2 and 7 to read, and the rest: stopped after block 2. */
+	assert_progress(&refused, 3, false);
 	/* Block 7 holds only zeros: it may go. */
-	cr_assert_eq(vdi_resize(p, 3 * MiB, VDI_RESIZE_SHRINK), 0, "%s", vdi_errmsg());
+	cr_assert_eq(vdi_resize_with_progress(p, 3 * MiB, VDI_RESIZE_SHRINK,
+					      record, &calls), 0, "%s",
+		     vdi_errmsg());
 	assert_disk(p, model, 3 * MiB);
+	assert_progress(&calls, 2, true); /* block 7 read, the rest */
 	free(model);
 }
 
@@ -181,6 +230,42 @@ Test(maint, grow_static)
 	cr_assert_eq(vdi_pwrite(img, model + 6 * MiB, MiB, 6 * MiB), (ssize_t)MiB);
 	cr_assert_eq(vdi_close(img), 0);
 	assert_disk(p, model, 8 * MiB);
+	free(model);
+}
+
+/* A repair that moves a block: block 1's entry freed (its slot 1 leaked
+ * in the middle) and the header count lowered to match; the block of the
+ * highest slot (4) moves into slot 1, and the file is cut after slot 3.
+ * Progress: the check, one copy, the rest. */
+Test(maint, repair_progress)
+{
+	const char *p = tpath("r.vdi");
+	unsigned char *model = calloc(1, 8 * MiB);
+	struct vdi_repair_result res;
+	struct calls calls = { 0 };
+	struct vdi_image *img;
+	struct stat st;
+
+	unlink(p);
+	cr_assert_eq(vdi_create(p, 8 * MiB, NULL), 0);
+	cr_assert_eq(vdi_open(p, 0, &img), 0);
+	pattern(model, 5 * MiB, 6);
+	cr_assert_eq(vdi_pwrite(img, model, 5 * MiB, 0), (ssize_t)(5 * MiB));
+	cr_assert_eq(vdi_close(img), 0);
+	poke32(p, MiB + 4, 0xFFFFFFFF); /* block 1: free */
+	poke32(p, 0x184, 4);
+	memset(model + MiB, 0, MiB);
+	cr_assert_eq(vdi_repair_with_progress(p, VDI_REPAIR_LEAKS, &res, NULL,
+					      NULL, record, &calls), 2,
+		     "%s", vdi_errmsg());
+	cr_assert_eq(res.leaks_fixed, 2, "one block moved, one cut off");
+	cr_assert_eq(peek32(p, MiB + 16), 1, "block 4 now in slot 1");
+	stat(p, &st);
+	cr_assert_eq((uint64_t)st.st_size, 2 * MiB + 4 * MiB);
+	assert_disk(p, model, 8 * MiB);
+	assert_progress(&calls, 3, true);
+	cr_assert_eq(calls.done[0], 1, "the check first");
+	cr_assert_eq(calls.n, 3);
 	free(model);
 }
 
