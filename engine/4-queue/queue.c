@@ -918,10 +918,10 @@ static int submit(struct vdi_queue *q, bool wait)
 	vdi_meta_batch(img);
 	/* What the kernel refuses fails through the completions (see
 	 * ring_submit): every request taken here completes once.  Each SQE
-	 * brings one completion, so a wait for one is safe when the ring
-	 * holds any. */
+	 * brings one completion, and ring_submit_wait enters the kernel only
+	 * with SQEs to hand over, so a wait for one always ends. */
 	ring_submit_wait(q, wait ? "vdi_queue_submit_wait" : "vdi_queue_submit",
-			 wait && vdi_ring_not_taken(&q->ring) ? 1 : 0);
+			 wait ? 1 : 0);
 	return count;
 }
 
