@@ -1,8 +1,9 @@
 /* The data path of nbdkit-vdi-plugin.  nbdkit runs each request on one of
  * a connection's worker threads and waits for the answer; each thread gets
  * a libvdi queue (one io_uring) of its own on its first request, so no
- * lock is taken per request.  A request is queued, submitted and reaped on
- * that queue.  Extents are in vdi_nbd_map.c. */
+ * lock is taken per request.  A request is queued on that queue, then
+ * submitted and waited for in one system call, and reaped.  Extents are
+ * in vdi_nbd_map.c. */
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-plugin.h>
 
@@ -131,7 +132,9 @@ static struct vdi_queue *get_queue(struct vdi_nbd_conn *c)
 	return q;
 }
 
-/* Submit what was queued with result `queued` and wait for it. */
+/* Submit what was queued with result `queued` and wait for it: one
+ * io_uring_enter submits and waits (vdi_queue_submit_wait), and the reap
+ * finds the completion ready. */
 static int finish(struct vdi_queue *q, int queued, const char *what,
 		  uint64_t count, uint64_t offset)
 {
@@ -140,7 +143,7 @@ static int finish(struct vdi_queue *q, int queued, const char *what,
 
 	if (queued < 0)
 		return vdi_nbd_fail(queued, vdi_errmsg(), what, count, offset);
-	vdi_queue_submit(q);
+	vdi_queue_submit_wait(q);
 	ret = vdi_queue_reap(q, &c, 1, 1, NULL);
 	if (ret < 0)
 		return vdi_nbd_fail(ret, vdi_errmsg(), what, count, offset);

@@ -60,6 +60,12 @@ void vdi_fault_submitted(struct io_uring *ring, enum vdi_ring_kind kind)
 
 int vdi_fault_submit(struct io_uring *ring, enum vdi_ring_kind kind)
 {
+	return vdi_fault_submit_wait(ring, kind, 0);
+}
+
+int vdi_fault_submit_wait(struct io_uring *ring, enum vdi_ring_kind kind,
+			  unsigned wait_nr)
+{
 	const struct vdi_fault_submit_hook *h = submit_hook;
 	struct io_uring_sq *sq = &ring->sq;
 	unsigned ready, tail;
@@ -67,7 +73,7 @@ int vdi_fault_submit(struct io_uring *ring, enum vdi_ring_kind kind)
 
 	if (!h) {
 		vdi_fault_submitted(ring, kind);
-		return io_uring_submit(ring);
+		return io_uring_submit_and_wait(ring, wait_nr);
 	}
 	ready = vdi_ring_not_taken(ring);
 	want = h->submit(h->opaque, kind, ready);
@@ -75,7 +81,7 @@ int vdi_fault_submit(struct io_uring *ring, enum vdi_ring_kind kind)
 		return want;
 	if ((unsigned)want >= ready) {
 		vdi_fault_submitted(ring, kind);
-		return io_uring_submit(ring);
+		return io_uring_submit_and_wait(ring, wait_nr);
 	}
 	/* Let the kernel see only the first `want`: liburing hands over
 	 * sqe_head..sqe_tail, so end that range early for one submission.

@@ -86,6 +86,14 @@ static inline int vdi_fault_filter(enum vdi_io_kind kind, uint64_t off,
  * or a negative errno (then it took none). */
 int vdi_fault_submit(struct io_uring *ring, enum vdi_ring_kind kind);
 
+/* The same, and when the kernel takes every SQE the ring holds, the same
+ * io_uring_enter waits until `wait_nr` completions are ready (the kernel
+ * does not wait after a short submission, nor does a submit hook's short
+ * one here).  The caller must know that that many will come: no more than
+ * the SQEs it hands over plus those in flight. */
+int vdi_fault_submit_wait(struct io_uring *ring, enum vdi_ring_kind kind,
+			  unsigned wait_nr);
+
 /* Report to the I/O hook's `submitted` the SQEs io_uring_submit() is
  * about to hand over (sqe_head up to sqe_tail).  vdi_fault_submit() does;
  * a plain io_uring_submit() elsewhere in the engine calls it first. */

@@ -19,7 +19,13 @@
 #include "2-image/image.h"
 #include "3-durable/durable.h"
 
-static int ring_submit(struct vdi_queue *q, const char *fn);
+static int ring_submit_wait(struct vdi_queue *q, const char *fn,
+			    unsigned wait_nr);
+
+static int ring_submit(struct vdi_queue *q, const char *fn)
+{
+	return ring_submit_wait(q, fn, 0);
+}
 
 /* ---- pools --------------------------------------------------------------- */
 
@@ -444,8 +450,13 @@ static void make_room(struct vdi_queue *q)
  * image's metadata must not stay owned by a queue that nobody may reap
  * (a pooled one).  Returns 0 or the error, with a message naming `fn`.
  * Nested (from completions that make_room() handles) it does nothing:
- * the outer call submits what they queue.  Not under the image lock. */
-static int ring_submit(struct vdi_queue *q, const char *fn)
+ * the outer call submits what they queue.  Not under the image lock.
+ * With `wait_nr` (at most the SQEs on the ring, so that the completions
+ * can come), the io_uring_enter that hands the kernel the last of them
+ * also waits until that many completions are ready: a submission and a
+ * wait in one system call. */
+static int ring_submit_wait(struct vdi_queue *q, const char *fn,
+			    unsigned wait_nr)
 {
 	unsigned tries = 0, n;
 	int ret, err = 0;
@@ -454,7 +465,7 @@ static int ring_submit(struct vdi_queue *q, const char *fn)
 		return 0;
 	q->submitting = true;
 	while (vdi_ring_not_taken(&q->ring)) {
-		ret = vdi_fault_submit(&q->ring, VDI_RING_QUEUE);
+		ret = vdi_fault_submit_wait(&q->ring, VDI_RING_QUEUE, wait_nr);
 		atomic_fetch_add_explicit(&q->img->stats.enters, 1,
 					  memory_order_relaxed);
 		if (ret > 0) {
@@ -881,7 +892,8 @@ int vdi_queue_flush(struct vdi_queue *q, void *tag)
 	return queue_req(q, OP_FLUSH, NULL, 0, 0, false, 0, tag, __func__);
 }
 
-int vdi_queue_submit(struct vdi_queue *q)
+/* vdi_queue_submit(), or vdi_queue_submit_wait() with `wait`. */
+static int submit(struct vdi_queue *q, bool wait)
 {
 	struct vdi_image *img = q->img;
 	struct vdi_req *r;
@@ -905,9 +917,22 @@ int vdi_queue_submit(struct vdi_queue *q)
 	 * once per batch, on the image's metadata ring. */
 	vdi_meta_batch(img);
 	/* What the kernel refuses fails through the completions (see
-	 * ring_submit): every request taken here completes once. */
-	ring_submit(q, __func__);
+	 * ring_submit): every request taken here completes once.  Each SQE
+	 * brings one completion, and ring_submit_wait enters the kernel only
+	 * with SQEs to hand over, so a wait for one always ends. */
+	ring_submit_wait(q, wait ? "vdi_queue_submit_wait" : "vdi_queue_submit",
+			 wait ? 1 : 0);
 	return count;
+}
+
+int vdi_queue_submit(struct vdi_queue *q)
+{
+	return submit(q, false);
+}
+
+int vdi_queue_submit_wait(struct vdi_queue *q)
+{
+	return submit(q, true);
 }
 
 int vdi_queue_reap(struct vdi_queue *q, struct vdi_completion *out,

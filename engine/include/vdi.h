@@ -294,6 +294,17 @@ int vdi_queue_flush(struct vdi_queue *q, void *tag);
  * for a request that did not reach the kernel. */
 int vdi_queue_submit(struct vdi_queue *q);
 
+/* vdi_queue_submit(), and when it hands the kernel any I/O, the same
+ * io_uring_enter waits until at least one completion is ready: one system
+ * call where vdi_queue_submit() and a waiting vdi_queue_reap() take two.
+ * For a caller that waits for its request at once (a server's worker
+ * thread with one request in flight).  The completion is then reaped as
+ * usual; vdi_queue_reap() finds it without entering the kernel.  When no
+ * I/O is handed over (a read of blocks without data, a request that
+ * failed while being prepared) it returns without waiting, as
+ * vdi_queue_submit() does. */
+int vdi_queue_submit_wait(struct vdi_queue *q);
+
 struct vdi_completion {
 	void *tag;
 	int64_t res; /* bytes transferred (0 for a flush) or -errno */

@@ -113,6 +113,67 @@ Test(io, vectored)
 	vdi_close(img);
 }
 
+/* vdi_queue_submit_wait: a request that reaches the kernel is submitted
+ * and waited for in one io_uring_enter, so its completion is ready when
+ * the call returns (O_DIRECT: the read cannot finish during the submission
+ * the way a page-cache hit can, so a submit without the wait would leave
+ * it pending and take a second enter); a request with no I/O does not
+ * wait for a completion that will never come; writes and flushes (a chain
+ * of several SQEs) work the same. */
+Test(io, submit_wait_is_one_enter)
+{
+	struct vdi_image *img = mk("sw.vdi", 32 * MiB, VDI_OPEN_DIRECT);
+	struct vdi_completion comp;
+	struct vdi_stats s0, s1;
+	struct vdi_queue *q;
+	unsigned char *buf, *back;
+	unsigned i;
+
+	cr_assert_eq(posix_memalign((void **)&buf, 4096, 16 * MiB), 0);
+	cr_assert_eq(posix_memalign((void **)&back, 4096, 4096), 0);
+	pattern(buf, 16 * MiB, 5);
+	cr_assert_eq(vdi_queue_create(img, 4, 0, &q), 0, "%s", vdi_errmsg());
+	cr_assert_eq(vdi_queue_write(q, buf, 16 * MiB, 0, (void *)1), 0);
+	cr_assert_eq(vdi_queue_submit_wait(q), 1);
+	cr_assert_eq(vdi_queue_reap(q, &comp, 1, 1, NULL), 1);
+	cr_assert_eq(comp.res, (int64_t)(16 * MiB));
+	cr_assert_eq(vdi_queue_flush(q, (void *)2), 0);
+	cr_assert_eq(vdi_queue_submit_wait(q), 1);
+	cr_assert_eq(vdi_queue_reap(q, &comp, 1, 1, NULL), 1, "%s", vdi_errmsg());
+	cr_assert_eq(comp.tag, (void *)2);
+	cr_assert_eq(comp.res, 0);
+	cr_assert_eq(vdi_queue_pending(q), 0);
+
+	for (i = 0; i < 16; i++) {
+		uint64_t off = (uint64_t)i * MiB + (i * 37 % 256) * 4096;
+
+		vdi_get_stats(img, &s0);
+		cr_assert_eq(vdi_queue_read(q, back, 4096, off, (void *)3), 0);
+		cr_assert_eq(vdi_queue_submit_wait(q), 1);
+		cr_assert_eq(vdi_queue_reap(q, &comp, 0, 1, NULL), 1,
+			     "read %u: completion ready after the one enter", i);
+		cr_assert_eq(comp.res, 4096);
+		cr_assert_eq(memcmp(back, buf + off, 4096), 0, "read %u", i);
+		vdi_get_stats(img, &s1);
+		cr_assert_eq(s1.enters - s0.enters, 1, "read %u: one enter", i);
+	}
+
+	/* Past the data: a free block reads zeros without any I/O. */
+	vdi_get_stats(img, &s0);
+	cr_assert_eq(vdi_queue_read(q, back, 4096, 20 * MiB, (void *)4), 0);
+	cr_assert_eq(vdi_queue_submit_wait(q), 1);
+	cr_assert_eq(vdi_queue_reap(q, &comp, 0, 1, NULL), 1);
+	cr_assert_eq(comp.res, 4096);
+	vdi_get_stats(img, &s1);
+	cr_assert_eq(s1.enters - s0.enters, 0, "no I/O, no enter");
+	cr_assert_eq(vdi_queue_submit_wait(q), 0, "nothing queued");
+
+	vdi_queue_destroy(q);
+	cr_assert_eq(vdi_close(img), 0, "%s", vdi_errmsg());
+	free(buf);
+	free(back);
+}
+
 /* A request over blocks that are adjacent in the file goes out as one SQE. */
 Test(io, contiguous_blocks_merge_into_one_sqe)
 {
