@@ -15,7 +15,7 @@
 #include "0-base/fileio.h"
 #include "2-image/private.h"
 
-#define ENTRIES_PER_SECTOR (VDI_SECTOR / 4)
+#define ENTRIES_PER_SECTOR VDI_SECTOR_ENTRIES
 
 static uint32_t le32(const unsigned char *p)
 {
@@ -40,14 +40,19 @@ static unsigned query_dio_align(int fd)
 	return 4096;
 }
 
-/* Read the block map and derive the allocator state from it.  The next
- * free physical block comes from the map and the file size, never from
- * the header's count: a header that lags the map must not make two
- * virtual blocks share one physical block. */
+/* Bytes of the block map read (and decoded) at a time at open. */
+#define BMAP_CHUNK (1u << 20)
+
+/* Read the block map into `map`, a chunk at a time, and derive the
+ * allocator state from it in the same pass.  The next free physical block
+ * comes from the map and the file size, never from the header's count: a
+ * header that lags the map must not make two virtual blocks share one
+ * physical block. */
 static int load_bmap(struct vdi_image *img, uint64_t file_size)
 {
 	const struct vdi_header *h = &img->hdr;
-	uint64_t bytes, slots_in_file = 0, max_index = 0;
+	uint64_t avail = 0, slots_in_file = 0, max_index = 0;
+	uint64_t in_file = 0; /* entries the file holds whole */
 	unsigned char *raw;
 	uint32_t i, entries;
 	int ret;
@@ -55,41 +60,56 @@ static int load_bmap(struct vdi_image *img, uint64_t file_size)
 	img->bmap_sectors = (uint32_t)((vdi_bmap_bytes(h) + VDI_SECTOR - 1) /
 				       VDI_SECTOR);
 	entries = img->bmap_sectors * ENTRIES_PER_SECTOR;
-	bytes = (uint64_t)img->bmap_sectors * VDI_SECTOR;
 	/* Validation put the map inside the file; its last sector may run
 	 * into bytes the file does not have only when the data offset is not
 	 * past it, which validation also excluded (or there are no blocks). */
-	img->map = calloc(h->blocks ? h->blocks : 1, sizeof(*img->map));
-	img->disk_map = calloc(entries ? entries : 1, sizeof(uint32_t));
+	img->map = malloc((entries ? entries : 1) * sizeof(*img->map));
 	img->dirty = calloc((img->bmap_sectors + 63) / 64 + 1, sizeof(uint64_t));
-	raw = malloc(bytes ? bytes : 1);
-	if (!img->map || !img->disk_map || !img->dirty || !raw) {
+	raw = malloc(BMAP_CHUNK);
+	if (!img->map || !img->dirty || !raw) {
 		free(raw);
 		return vdi_error(-ENOMEM, "vdi_open", img->path,
 				 "cannot allocate the block map (%" PRIu32
 				 " entries)", h->blocks);
 	}
-	memset(raw, 0, bytes);
-	if (bytes && file_size > h->offset_bmap) {
-		uint64_t avail = file_size - h->offset_bmap;
-
-		ret = vdi_file_read(img->meta_fd, raw,
-				    bytes < avail ? bytes : avail,
-				    h->offset_bmap, VDI_FILE_SEAM);
-		if (ret < 0) {
-			free(raw);
-			return vdi_error(ret, "vdi_open", img->path,
-					 "cannot read the block map: %s",
-					 strerror(-ret));
-		}
+	if (file_size > h->offset_bmap) {
+		avail = file_size - h->offset_bmap;
+		in_file = avail / 4;
 	}
-	for (i = 0; i < entries; i++) {
-		img->disk_map[i] = le32(raw + 4 * (size_t)i);
-		/* Only a read-only open gets here with the map cut short. */
-		if (i < h->blocks &&
-		    h->offset_bmap + 4 * (uint64_t)i + 4 > file_size) {
-			img->disk_map[i] = VDI_BMAP_MISSING;
-			img->map_missing++;
+	for (i = 0; i < entries;) {
+		uint32_t n = entries - i < BMAP_CHUNK / 4 ? entries - i
+							  : BMAP_CHUNK / 4;
+		uint64_t at = 4 * (uint64_t)i, len = 4 * (uint64_t)n;
+		uint64_t have = at >= avail ? 0 : avail - at;
+		uint32_t k;
+
+		if (have < len)
+			memset(raw + have, 0, len - have);
+		if (have) {
+			ret = vdi_file_read(img->meta_fd, raw,
+					    have < len ? have : len,
+					    h->offset_bmap + at, VDI_FILE_SEAM);
+			if (ret < 0) {
+				free(raw);
+				return vdi_error(ret, "vdi_open", img->path,
+						 "cannot read the block map: "
+						 "%s", strerror(-ret));
+			}
+		}
+		for (k = 0; k < n; k++, i++) {
+			uint32_t e = le32(raw + 4 * (size_t)k);
+
+			if (i < h->blocks && i >= in_file) {
+				/* Only a read-only open gets here with the
+				 * map cut short. */
+				e = VDI_BMAP_MISSING;
+				img->map_missing++;
+			} else if (i < h->blocks && vdi_entry_is_data(e)) {
+				img->blocks_mapped++;
+				if ((uint64_t)e + 1 > max_index)
+					max_index = (uint64_t)e + 1;
+			}
+			atomic_init(&img->map[i], e);
 		}
 	}
 	free(raw);
@@ -97,16 +117,6 @@ static int load_bmap(struct vdi_image *img, uint64_t file_size)
 	if (file_size > h->offset_data)
 		slots_in_file = (file_size - h->offset_data + img->slot_size - 1) /
 				img->slot_size;
-	for (i = 0; i < h->blocks; i++) {
-		uint32_t e = img->disk_map[i];
-
-		atomic_init(&img->map[i], e);
-		if (!vdi_entry_is_data(e) || e == VDI_BMAP_MISSING)
-			continue;
-		img->blocks_mapped++;
-		if ((uint64_t)e + 1 > max_index)
-			max_index = (uint64_t)e + 1;
-	}
 	img->bad_lo = (uint32_t)(slots_in_file < UINT32_MAX ? slots_in_file
 							    : UINT32_MAX);
 	img->bad_hi = max_index > slots_in_file ? (uint32_t)max_index
@@ -135,6 +145,9 @@ static int find_shared(struct vdi_image *img)
 	bool any = false;
 	int ret = 0;
 
+	/* Two entries at least must name the same slot. */
+	if (img->blocks_mapped < 2)
+		return 0;
 	seen = calloc(words, sizeof(*seen));
 	dup = calloc(words, sizeof(*dup));
 	if (!seen || !dup) {
@@ -143,7 +156,7 @@ static int find_shared(struct vdi_image *img)
 		goto out_free;
 	}
 	for (vb = 0; vb < img->hdr.blocks; vb++) {
-		uint32_t e = img->disk_map[vb];
+		uint32_t e = vdi_map_get(img, vb); /* as on disk, at open */
 
 		if (!vdi_entry_is_data(e) || e >= end)
 			continue;
@@ -162,7 +175,7 @@ static int find_shared(struct vdi_image *img)
 		goto out_free;
 	}
 	for (vb = 0; vb < img->hdr.blocks; vb++) {
-		uint32_t e = img->disk_map[vb];
+		uint32_t e = vdi_map_get(img, vb);
 
 		if (vdi_entry_is_data(e) && e < end &&
 		    (dup[e / 64] >> (e % 64) & 1))
@@ -194,8 +207,8 @@ void vdi_image_free(struct vdi_image *img)
 	if (img->lock_fd >= 0)
 		close(img->lock_fd);
 	free(img->zero_buf);
+	vdi_disk_free(img);
 	free((void *)img->map);
-	free(img->disk_map);
 	free(img->dirty);
 	free(img->shared);
 	free((void *)img->pending);
@@ -354,6 +367,23 @@ void vdi_image_mark_sector_dirty(struct vdi_image *img, uint32_t s)
 	}
 }
 
+uint32_t vdi_image_next_dirty(const struct vdi_image *img, uint32_t s)
+{
+	uint32_t w = s / 64;
+	uint64_t bits;
+
+	if (!img->dirty_count || s >= img->bmap_sectors)
+		return img->bmap_sectors;
+	bits = img->dirty[w] & (~0ull << (s % 64));
+	while (!bits) {
+		if (++w > (img->bmap_sectors - 1) / 64)
+			return img->bmap_sectors;
+		bits = img->dirty[w];
+	}
+	s = w * 64 + (uint32_t)__builtin_ctzll(bits);
+	return s < img->bmap_sectors ? s : img->bmap_sectors;
+}
+
 void vdi_image_touch(struct vdi_image *img)
 {
 	uuid_t u;
@@ -449,7 +479,7 @@ int vdi_image_alloc(struct vdi_image *img, uint32_t vb, bool full,
 	struct vdi_prep prep = { .vb = vb };
 	bool copy = false, listed = false;
 	uint32_t e;
-	int ret = 0;
+	int ret = 0, keep;
 
 	pthread_mutex_lock(&img->lock);
 	wait_prepared(img, vb, 0);
@@ -475,6 +505,12 @@ int vdi_image_alloc(struct vdi_image *img, uint32_t vb, bool full,
 		ret = vdi_chain_no_parent(img, vb, "vdi_queue_submit");
 		goto out;
 	}
+	/* The entry on disk stays as it is until the data is there: a copy
+	 * of its map sector keeps it (made here too, so that running out of
+	 * memory fails before a slot is handed out). */
+	ret = vdi_disk_keep(img, vb);
+	if (ret < 0)
+		goto out;
 	if (img->next_free == img->next_free_open)
 		cut_leaked_tail(img);
 	if (!full)
@@ -511,9 +547,17 @@ int vdi_image_alloc(struct vdi_image *img, uint32_t vb, bool full,
 		if (vdi_entry_is_data(pe))
 			vdi_set_pending(img, vb, true);
 	}
-	atomic_store_explicit(&img->map[vb], *index, memory_order_release);
-	atomic_fetch_add_explicit(&img->stats.blocks_allocated, 1,
-				  memory_order_relaxed);
+	/* Again, under the lock up to the store: while it was let go, a
+	 * flush may have dropped the copy (it matched `map` then). */
+	keep = vdi_disk_keep(img, vb);
+	if (keep == 0) {
+		atomic_store_explicit(&img->map[vb], *index,
+				      memory_order_release);
+		atomic_fetch_add_explicit(&img->stats.blocks_allocated, 1,
+					  memory_order_relaxed);
+	} else {
+		ret = keep; /* (the slot stays unused, named by no entry) */
+	}
 	if (listed) {
 		/* Published: requests for the block may go on. */
 		for (struct vdi_prep **pp = &img->preparing; *pp;
@@ -529,17 +573,15 @@ out:
 	return ret;
 }
 
-void vdi_image_set_disk_entry(struct vdi_image *img, uint32_t vb, uint32_t e)
+/* The on-disk entry of `vb` changed from `old` to `e`: counts, dirty
+ * sector, header.  Under the lock. */
+static void disk_entry_changed(struct vdi_image *img, uint32_t vb,
+			       uint32_t old, uint32_t e)
 {
-	uint32_t old = img->disk_map[vb];
-
-	if (old == e)
-		return;
 	if (!vdi_entry_is_data(old) && vdi_entry_is_data(e))
 		img->blocks_mapped++;
 	else if (vdi_entry_is_data(old) && !vdi_entry_is_data(e))
 		img->blocks_mapped--;
-	img->disk_map[vb] = e;
 	mark_dirty(img, vb);
 	if (vdi_entry_is_data(e) && e + 1 > img->slot_end)
 		img->slot_end = e + 1;
@@ -547,6 +589,30 @@ void vdi_image_set_disk_entry(struct vdi_image *img, uint32_t vb, uint32_t e)
 		img->hdr.blocks_allocated = vdi_image_count(img);
 		img->header_dirty = true;
 	}
+}
+
+void vdi_image_set_disk_entry(struct vdi_image *img, uint32_t vb, uint32_t e)
+{
+	struct vdi_disk_sector *ds = vdi_disk_sector(img, vb / ENTRIES_PER_SECTOR);
+	uint32_t old = ds ? ds->e[vb % ENTRIES_PER_SECTOR] : vdi_map_get(img, vb);
+
+	/* Without a copy, the disk view is `map`, and `e` is its entry. */
+	if (old == e || !ds)
+		return;
+	ds->e[vb % ENTRIES_PER_SECTOR] = e;
+	disk_entry_changed(img, vb, old, e);
+}
+
+void vdi_image_set_entry(struct vdi_image *img, uint32_t vb, uint32_t e)
+{
+	struct vdi_disk_sector *ds = vdi_disk_sector(img, vb / ENTRIES_PER_SECTOR);
+	uint32_t old = ds ? ds->e[vb % ENTRIES_PER_SECTOR] : vdi_map_get(img, vb);
+
+	atomic_store_explicit(&img->map[vb], e, memory_order_release);
+	if (ds)
+		ds->e[vb % ENTRIES_PER_SECTOR] = e;
+	if (old != e)
+		disk_entry_changed(img, vb, old, e);
 }
 
 uint32_t vdi_image_count(const struct vdi_image *img)
@@ -559,10 +625,12 @@ void vdi_image_recount(struct vdi_image *img)
 {
 	uint32_t vb, end = 0;
 
-	for (vb = 0; vb < img->hdr.blocks; vb++)
-		if (vdi_entry_is_data(img->disk_map[vb]) &&
-		    img->disk_map[vb] + 1 > end)
-			end = img->disk_map[vb] + 1;
+	for (vb = 0; vb < img->hdr.blocks; vb++) {
+		uint32_t e = vdi_disk_get(img, vb);
+
+		if (vdi_entry_is_data(e) && e + 1 > end)
+			end = e + 1;
+	}
 	img->slot_end = end;
 	if (img->hdr.blocks_allocated != vdi_image_count(img)) {
 		img->hdr.blocks_allocated = vdi_image_count(img);
@@ -582,9 +650,7 @@ uint32_t vdi_image_make_zero(struct vdi_image *img, uint32_t vb)
 	 * use (the caller punches it instead). */
 	if (e == VDI_BMAP_FREE) {
 		img->written = true;
-		atomic_store_explicit(&img->map[vb], VDI_BMAP_ZERO,
-				      memory_order_release);
-		vdi_image_set_disk_entry(img, vb, VDI_BMAP_ZERO);
+		vdi_image_set_entry(img, vb, VDI_BMAP_ZERO);
 	}
 	pthread_mutex_unlock(&img->lock);
 	return e;
