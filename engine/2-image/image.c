@@ -37,6 +37,8 @@ static unsigned query_dio_align(int fd)
 
 /* Bytes of the block map read (and scanned) at a time at open. */
 #define BMAP_CHUNK (1u << 20)
+/* Entries scanned as one group (a 4 KiB page of the map). */
+#define BMAP_GROUP 1024u
 /* A block map this large is allocated in huge pages where the kernel
  * gives them: a 512 TiB disk's 2 GiB map then takes a thousand page
  * faults to fill rather than half a million. */
@@ -62,34 +64,43 @@ static _Atomic uint32_t *alloc_map(uint32_t entries)
 /* Entries [i, i + n) of the map were just read into it, as on disk: put
  * them in host order, and count the data entries among the first `lim`
  * (the blocks the file holds entries for whole; the padding after the
- * last block is kept as it is).  Until open
- * returns, no other thread sees the map, and it is handled as plain
- * words: a chunk with no data entry (most of a thin image's map) costs an
- * AND over it. */
+ * last block is kept as it is), marking the groups of BMAP_GROUP entries
+ * that hold one in `data_groups`.  Until open returns, no other thread
+ * sees the map, and it is handled as plain words: a group with no data
+ * entry (most of a thin image's map) costs an AND over it.  `i` is a
+ * multiple of BMAP_GROUP. */
 static void scan_chunk(struct vdi_image *img, uint32_t i, uint32_t n,
 		       uint32_t lim, uint64_t *max_index)
 {
-	uint32_t *w = (uint32_t *)img->map + i, k;
-	uint32_t l[4] = { UINT32_MAX, UINT32_MAX, UINT32_MAX, UINT32_MAX };
+	uint32_t *w = (uint32_t *)img->map + i, g, k;
 	uint32_t nb = i >= lim ? 0 : lim - i < n ? lim - i : n;
 
 #if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
 	for (k = 0; k < n; k++)
 		w[k] = __builtin_bswap32(w[k]);
 #endif
-	/* FREE and ZERO differ only in bit 0, and every data entry lacks
-	 * one of bits 1-31: the AND of entries without data is FREE or ZERO,
-	 * and with one it is below both.  Four lanes, for the compiler. */
-	for (k = 0; k + 4 <= nb; k += 4) {
-		l[0] &= w[k];
-		l[1] &= w[k + 1];
-		l[2] &= w[k + 2];
-		l[3] &= w[k + 3];
-	}
-	for (; k < nb; k++)
-		l[0] &= w[k];
-	if (vdi_entry_is_data(l[0] & l[1] & l[2] & l[3])) {
-		for (k = 0; k < nb; k++) {
+	for (g = 0; g < nb; g += BMAP_GROUP) {
+		uint32_t l[4] = { UINT32_MAX, UINT32_MAX, UINT32_MAX,
+				  UINT32_MAX };
+		uint32_t end = nb - g < BMAP_GROUP ? nb : g + BMAP_GROUP;
+		uint32_t grp = (i + g) / BMAP_GROUP;
+
+		/* FREE and ZERO differ only in bit 0, and every data entry
+		 * lacks one of bits 1-31: the AND of entries without data is
+		 * FREE or ZERO, and with one it is below both.  Four lanes,
+		 * for the compiler. */
+		for (k = g; k + 4 <= end; k += 4) {
+			l[0] &= w[k];
+			l[1] &= w[k + 1];
+			l[2] &= w[k + 2];
+			l[3] &= w[k + 3];
+		}
+		for (; k < end; k++)
+			l[0] &= w[k];
+		if (!vdi_entry_is_data(l[0] & l[1] & l[2] & l[3]))
+			continue;
+		img->data_groups[grp / 64] |= 1ull << (grp % 64);
+		for (k = g; k < end; k++) {
 			if (!vdi_entry_is_data(w[k]))
 				continue;
 			img->blocks_mapped++;
@@ -120,7 +131,9 @@ static int load_bmap(struct vdi_image *img, uint64_t file_size)
 	 * past it, which validation also excluded (or there are no blocks). */
 	img->map = alloc_map(entries);
 	img->dirty = calloc((img->bmap_sectors + 63) / 64 + 1, sizeof(uint64_t));
-	if (!img->map || !img->dirty)
+	img->data_groups = calloc(entries / BMAP_GROUP / 64 + 1,
+				  sizeof(uint64_t));
+	if (!img->map || !img->dirty || !img->data_groups)
 		return vdi_error(-ENOMEM, "vdi_open", img->path,
 				 "cannot allocate the block map (%" PRIu32
 				 " entries)", h->blocks);
@@ -174,8 +187,9 @@ static int load_bmap(struct vdi_image *img, uint64_t file_size)
 	return 0;
 }
 
-/* A writable open: find slots named by two entries or more (one pass,
- * a bit per slot) and mark every block using one, so that writes to them
+/* A writable open: find slots named by two entries or more (one pass
+ * over the groups of entries that hold data, a bit per slot) and mark
+ * every block using one, so that writes to them
  * are refused rather than changing another block's data. */
 static int find_shared(struct vdi_image *img)
 {
@@ -184,7 +198,8 @@ static int find_shared(struct vdi_image *img)
 	 * bounded by the file's size, whatever the entries say. */
 	uint32_t vb, end = img->slot_end < img->bad_lo ? img->slot_end
 						       : img->bad_lo;
-	uint32_t words = end / 64 + 1;
+	uint32_t words = end / 64 + 1, g;
+	uint32_t groups = (img->hdr.blocks + BMAP_GROUP - 1) / BMAP_GROUP;
 	bool any = false;
 	int ret = 0;
 
@@ -198,16 +213,21 @@ static int find_shared(struct vdi_image *img)
 				"out of memory for %" PRIu32 " slots", end);
 		goto out_free;
 	}
-	for (vb = 0; vb < img->hdr.blocks; vb++) {
-		uint32_t e = vdi_map_get(img, vb); /* as on disk, at open */
-
-		if (!vdi_entry_is_data(e) || e >= end)
+	for (g = 0; g < groups; g++) {
+		if (!(img->data_groups[g / 64] >> (g % 64) & 1))
 			continue;
-		if (seen[e / 64] >> (e % 64) & 1) {
-			dup[e / 64] |= 1ull << (e % 64);
-			any = true;
+		for (vb = g * BMAP_GROUP;
+		     vb < img->hdr.blocks && vb < (g + 1) * BMAP_GROUP; vb++) {
+			uint32_t e = vdi_map_get(img, vb); /* as on disk */
+
+			if (!vdi_entry_is_data(e) || e >= end)
+				continue;
+			if (seen[e / 64] >> (e % 64) & 1) {
+				dup[e / 64] |= 1ull << (e % 64);
+				any = true;
+			}
+			seen[e / 64] |= 1ull << (e % 64);
 		}
-		seen[e / 64] |= 1ull << (e % 64);
 	}
 	if (!any)
 		goto out_free;
@@ -217,12 +237,17 @@ static int find_shared(struct vdi_image *img)
 				"out of memory");
 		goto out_free;
 	}
-	for (vb = 0; vb < img->hdr.blocks; vb++) {
-		uint32_t e = vdi_map_get(img, vb);
+	for (g = 0; g < groups; g++) {
+		if (!(img->data_groups[g / 64] >> (g % 64) & 1))
+			continue;
+		for (vb = g * BMAP_GROUP;
+		     vb < img->hdr.blocks && vb < (g + 1) * BMAP_GROUP; vb++) {
+			uint32_t e = vdi_map_get(img, vb);
 
-		if (vdi_entry_is_data(e) && e < end &&
-		    (dup[e / 64] >> (e % 64) & 1))
-			img->shared[vb / 64] |= 1ull << (vb % 64);
+			if (vdi_entry_is_data(e) && e < end &&
+			    (dup[e / 64] >> (e % 64) & 1))
+				img->shared[vb / 64] |= 1ull << (vb % 64);
+		}
 	}
 out_free:
 	free(seen);
@@ -253,6 +278,7 @@ void vdi_image_free(struct vdi_image *img)
 	vdi_disk_free(img);
 	free((void *)img->map);
 	free(img->dirty);
+	free(img->data_groups);
 	free(img->shared);
 	free((void *)img->pending);
 	free(img->path);
@@ -389,6 +415,9 @@ int vdi_image_open(const char *path, unsigned flags,
 		if (ret < 0)
 			goto out_free;
 	}
+	/* What it said holds only until the first allocation. */
+	free(img->data_groups);
+	img->data_groups = NULL;
 	*out = img;
 	return 0;
 

@@ -49,6 +49,10 @@ struct vdi_image {
 	uint32_t disk_count;      /* copies */
 	struct vdi_disk_sector *disk_list;
 	uint32_t bmap_sectors;
+	/* During open only: a bit per 1024 entries (a page of the map) that
+	 * hold a data entry, so that the passes after the read skip the rest
+	 * (image.c). */
+	uint64_t *data_groups;
 	uint64_t *dirty;       /* bit per block-map sector */
 	uint32_t dirty_count;
 	/* Differencing images: blocks allocated by a whole-block write,

@@ -589,6 +589,13 @@ Test(io, block_map_scan_covers_every_chunk)
 	cr_assert_eq(vdi_close(img), 0);
 	cr_assert_eq(peek32(p, MiB + 4 * 11), 4);
 	cr_assert_eq(peek32(p, 0x184), 5, "blocks allocated");
+	/* Two entries far apart naming one slot: found, writes refused. */
+	poke32(p, MiB + 4 * (3 * chunk + 500), 1);
+	cr_assert_eq(vdi_open(p, 0, &img), 0, "%s", vdi_errmsg());
+	cr_assert_eq(vdi_pwrite(img, &b, 1, (3 * chunk + 500) * MiB), -EUCLEAN);
+	cr_assert_eq(vdi_pwrite(img, &b, 1, at[1] * MiB), -EUCLEAN);
+	cr_assert_eq(vdi_pwrite(img, &b, 1, at[0] * MiB), 1);
+	cr_assert_eq(vdi_close(img), 0);
 	unlink(p);
 }
 
