@@ -7,7 +7,6 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <uuid/uuid.h>
@@ -39,28 +38,6 @@ static unsigned query_dio_align(int fd)
 #define BMAP_CHUNK (1u << 20)
 /* Entries scanned as one group (a 4 KiB page of the map). */
 #define BMAP_GROUP 1024u
-/* A block map this large is allocated in huge pages where the kernel
- * gives them: a 512 TiB disk's 2 GiB map then takes a thousand page
- * faults to fill rather than half a million. */
-#define BMAP_HUGE (2u << 20)
-
-/* Memory for a block map of `entries` entries, or NULL. */
-static _Atomic uint32_t *alloc_map(uint32_t entries)
-{
-	size_t len = (size_t)(entries ? entries : 1) * sizeof(uint32_t);
-	void *p;
-
-	if (len < BMAP_HUGE)
-		return malloc(len);
-	len = (len + BMAP_HUGE - 1) / BMAP_HUGE * BMAP_HUGE;
-	if (posix_memalign(&p, BMAP_HUGE, len))
-		return NULL;
-#ifdef MADV_HUGEPAGE
-	madvise(p, len, MADV_HUGEPAGE); /* a hint: without it, small pages */
-#endif
-	return p;
-}
-
 /* Entries [i, i + n) of the map were just read into it, as on disk: put
  * them in host order, and count the data entries among the first `lim`
  * (the blocks the file holds entries for whole; the padding after the
@@ -129,7 +106,7 @@ static int load_bmap(struct vdi_image *img, uint64_t file_size)
 	/* Validation put the map inside the file; its last sector may run
 	 * into bytes the file does not have only when the data offset is not
 	 * past it, which validation also excluded (or there are no blocks). */
-	img->map = alloc_map(entries);
+	img->map = malloc((entries ? entries : 1) * sizeof(*img->map));
 	img->dirty = calloc((img->bmap_sectors + 63) / 64 + 1, sizeof(uint64_t));
 	img->data_groups = calloc(entries / BMAP_GROUP / 64 + 1,
 				  sizeof(uint64_t));
