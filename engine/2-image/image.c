@@ -78,7 +78,9 @@ static void scan_chunk(struct vdi_image *img, uint32_t i, uint32_t n,
 			continue;
 		img->data_groups[grp / 64] |= 1ull << (grp % 64);
 		for (k = g; k < end; k++) {
-			if (!vdi_entry_is_data(w[k]))
+			/* (An entry that reads as VDI_BMAP_MISSING on disk is
+			 * left out, as a missing one is.) */
+			if (!vdi_entry_is_data(w[k]) || w[k] == VDI_BMAP_MISSING)
 				continue;
 			img->blocks_mapped++;
 			if ((uint64_t)w[k] + 1 > *max_index)
