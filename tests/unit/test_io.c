@@ -637,3 +637,30 @@ Test(io, disk_view_copies_only_pending_sectors)
 		cr_assert_eq(sh("qemu-img check -q %s", p), 0);
 	unlink(p);
 }
+
+/* Many sectors with allocations before a flush: the hash of sector copies
+ * grows (64 buckets at first) and every entry still reaches the disk. */
+Test(io, disk_view_hash_grows)
+{
+	const uint32_t n = 3000, step = 128; /* one block per map sector */
+	const char *p = tpath("dvh.vdi");
+	struct vdi_image *img = mk("dvh.vdi", (uint64_t)n * step * MiB, 0);
+	char b = 1;
+	uint32_t i;
+
+	for (i = 0; i < n; i++)
+		cr_assert_eq(vdi_pwrite(img, &b, 1, (uint64_t)i * step * MiB), 1);
+	cr_assert_eq(img->disk_count, n);
+	cr_assert_geq(img->disk_hash_mask + 1, n, "%u buckets",
+		      img->disk_hash_mask + 1);
+	for (i = 0; i < n; i += 499)
+		cr_assert_eq(peek32(p, MiB + 4ull * i * step), VDI_BMAP_FREE);
+	cr_assert_eq(vdi_flush(img), 0);
+	cr_assert_eq(img->disk_count, 0);
+	cr_assert_eq(vdi_close(img), 0);
+	for (i = 0; i < n; i++)
+		cr_assert_eq(peek32(p, MiB + 4ull * i * step), i,
+			     "block %u", i * step);
+	cr_assert_eq(peek32(p, 0x184), n, "blocks allocated");
+	unlink(p);
+}
