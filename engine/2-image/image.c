@@ -15,13 +15,7 @@
 #include "0-base/fileio.h"
 #include "2-image/private.h"
 
-#define ENTRIES_PER_SECTOR (VDI_SECTOR / 4)
-
-static uint32_t le32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
+#define ENTRIES_PER_SECTOR VDI_SECTOR_ENTRIES
 
 static unsigned query_dio_align(int fd)
 {
@@ -40,73 +34,124 @@ static unsigned query_dio_align(int fd)
 	return 4096;
 }
 
-/* Read the block map and derive the allocator state from it.  The next
- * free physical block comes from the map and the file size, never from
- * the header's count: a header that lags the map must not make two
- * virtual blocks share one physical block. */
+/* Bytes of the block map read (and scanned) at a time at open. */
+#define BMAP_CHUNK (1u << 20)
+/* Entries scanned as one group (a 4 KiB page of the map). */
+#define BMAP_GROUP 1024u
+/* Entries [i, i + n) of the map were just read into it, as on disk: put
+ * them in host order, and count the data entries among the first `lim`
+ * (the blocks the file holds entries for whole; the padding after the
+ * last block is kept as it is), marking the groups of BMAP_GROUP entries
+ * that hold one in `data_groups`.  Until open returns, no other thread
+ * sees the map, and it is handled as plain words: a group with no data
+ * entry (most of a thin image's map) costs an AND over it.  `i` is a
+ * multiple of BMAP_GROUP. */
+static void scan_chunk(struct vdi_image *img, uint32_t i, uint32_t n,
+		       uint32_t lim, uint64_t *max_index)
+{
+	uint32_t *w = (uint32_t *)img->map + i, g, k;
+	uint32_t nb = i >= lim ? 0 : lim - i < n ? lim - i : n;
+
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	for (k = 0; k < n; k++)
+		w[k] = __builtin_bswap32(w[k]);
+#endif
+	for (g = 0; g < nb; g += BMAP_GROUP) {
+		uint32_t l[4] = { UINT32_MAX, UINT32_MAX, UINT32_MAX,
+				  UINT32_MAX };
+		uint32_t end = nb - g < BMAP_GROUP ? nb : g + BMAP_GROUP;
+		uint32_t grp = (i + g) / BMAP_GROUP;
+
+		/* FREE and ZERO differ only in bit 0, and every data entry
+		 * lacks one of bits 1-31: the AND of entries without data is
+		 * FREE or ZERO, and with one it is below both.  Four lanes,
+		 * for the compiler. */
+		for (k = g; k + 4 <= end; k += 4) {
+			l[0] &= w[k];
+			l[1] &= w[k + 1];
+			l[2] &= w[k + 2];
+			l[3] &= w[k + 3];
+		}
+		for (; k < end; k++)
+			l[0] &= w[k];
+		if (!vdi_entry_is_data(l[0] & l[1] & l[2] & l[3]))
+			continue;
+		img->data_groups[grp / 64] |= 1ull << (grp % 64);
+		for (k = g; k < end; k++) {
+			/* (An entry that reads as VDI_BMAP_MISSING on disk is
+			 * left out, as a missing one is.) */
+			if (!vdi_entry_is_data(w[k]) || w[k] == VDI_BMAP_MISSING)
+				continue;
+			img->blocks_mapped++;
+			if ((uint64_t)w[k] + 1 > *max_index)
+				*max_index = (uint64_t)w[k] + 1;
+		}
+	}
+}
+
+/* Read the block map into `map`, a chunk at a time, and derive the
+ * allocator state from it in the same pass.  The next free physical block
+ * comes from the map and the file size, never from the header's count: a
+ * header that lags the map must not make two virtual blocks share one
+ * physical block. */
 static int load_bmap(struct vdi_image *img, uint64_t file_size)
 {
 	const struct vdi_header *h = &img->hdr;
-	uint64_t bytes, slots_in_file = 0, max_index = 0;
-	unsigned char *raw;
-	uint32_t i, entries;
+	uint64_t avail = 0, slots_in_file = 0, max_index = 0;
+	uint64_t in_file = 0; /* entries the file holds whole */
+	uint32_t i, entries, lim;
 	int ret;
 
 	img->bmap_sectors = (uint32_t)((vdi_bmap_bytes(h) + VDI_SECTOR - 1) /
 				       VDI_SECTOR);
 	entries = img->bmap_sectors * ENTRIES_PER_SECTOR;
-	bytes = (uint64_t)img->bmap_sectors * VDI_SECTOR;
 	/* Validation put the map inside the file; its last sector may run
 	 * into bytes the file does not have only when the data offset is not
 	 * past it, which validation also excluded (or there are no blocks). */
-	img->map = calloc(h->blocks ? h->blocks : 1, sizeof(*img->map));
-	img->disk_map = calloc(entries ? entries : 1, sizeof(uint32_t));
+	img->map = malloc((entries ? entries : 1) * sizeof(*img->map));
 	img->dirty = calloc((img->bmap_sectors + 63) / 64 + 1, sizeof(uint64_t));
-	raw = malloc(bytes ? bytes : 1);
-	if (!img->map || !img->disk_map || !img->dirty || !raw) {
-		free(raw);
+	img->data_groups = calloc(entries / BMAP_GROUP / 64 + 1,
+				  sizeof(uint64_t));
+	if (!img->map || !img->dirty || !img->data_groups)
 		return vdi_error(-ENOMEM, "vdi_open", img->path,
 				 "cannot allocate the block map (%" PRIu32
 				 " entries)", h->blocks);
+	if (file_size > h->offset_bmap) {
+		avail = file_size - h->offset_bmap;
+		in_file = avail / 4;
 	}
-	memset(raw, 0, bytes);
-	if (bytes && file_size > h->offset_bmap) {
-		uint64_t avail = file_size - h->offset_bmap;
+	lim = in_file < h->blocks ? (uint32_t)in_file : h->blocks;
+	for (i = 0; i < entries;) {
+		uint32_t n = entries - i < BMAP_CHUNK / 4 ? entries - i
+							  : BMAP_CHUNK / 4;
+		uint64_t at = 4 * (uint64_t)i, len = 4 * (uint64_t)n;
+		uint64_t have = at >= avail ? 0 : avail - at;
+		unsigned char *dst = (unsigned char *)img->map + at;
 
-		ret = vdi_file_read(img->meta_fd, raw,
-				    bytes < avail ? bytes : avail,
-				    h->offset_bmap, VDI_FILE_SEAM);
-		if (ret < 0) {
-			free(raw);
-			return vdi_error(ret, "vdi_open", img->path,
-					 "cannot read the block map: %s",
-					 strerror(-ret));
+		if (have < len)
+			memset(dst + have, 0, len - have);
+		if (have) {
+			ret = vdi_file_read(img->meta_fd, dst,
+					    have < len ? have : len,
+					    h->offset_bmap + at, VDI_FILE_SEAM);
+			if (ret < 0)
+				return vdi_error(ret, "vdi_open", img->path,
+						 "cannot read the block map: "
+						 "%s", strerror(-ret));
 		}
+		scan_chunk(img, i, n, lim, &max_index);
+		i += n;
 	}
-	for (i = 0; i < entries; i++) {
-		img->disk_map[i] = le32(raw + 4 * (size_t)i);
-		/* Only a read-only open gets here with the map cut short. */
-		if (i < h->blocks &&
-		    h->offset_bmap + 4 * (uint64_t)i + 4 > file_size) {
-			img->disk_map[i] = VDI_BMAP_MISSING;
-			img->map_missing++;
-		}
+	/* Only a read-only open gets here with the map cut short: the
+	 * entries the file does not hold whole are missing. */
+	for (i = lim; i < h->blocks; i++) {
+		atomic_init(&img->map[i], VDI_BMAP_MISSING);
+		img->map_missing++;
 	}
-	free(raw);
 
 	if (file_size > h->offset_data)
 		slots_in_file = (file_size - h->offset_data + img->slot_size - 1) /
 				img->slot_size;
-	for (i = 0; i < h->blocks; i++) {
-		uint32_t e = img->disk_map[i];
-
-		atomic_init(&img->map[i], e);
-		if (!vdi_entry_is_data(e) || e == VDI_BMAP_MISSING)
-			continue;
-		img->blocks_mapped++;
-		if ((uint64_t)e + 1 > max_index)
-			max_index = (uint64_t)e + 1;
-	}
 	img->bad_lo = (uint32_t)(slots_in_file < UINT32_MAX ? slots_in_file
 							    : UINT32_MAX);
 	img->bad_hi = max_index > slots_in_file ? (uint32_t)max_index
@@ -121,8 +166,9 @@ static int load_bmap(struct vdi_image *img, uint64_t file_size)
 	return 0;
 }
 
-/* A writable open: find slots named by two entries or more (one pass,
- * a bit per slot) and mark every block using one, so that writes to them
+/* A writable open: find slots named by two entries or more (one pass
+ * over the groups of entries that hold data, a bit per slot) and mark
+ * every block using one, so that writes to them
  * are refused rather than changing another block's data. */
 static int find_shared(struct vdi_image *img)
 {
@@ -131,10 +177,14 @@ static int find_shared(struct vdi_image *img)
 	 * bounded by the file's size, whatever the entries say. */
 	uint32_t vb, end = img->slot_end < img->bad_lo ? img->slot_end
 						       : img->bad_lo;
-	uint32_t words = end / 64 + 1;
+	uint32_t words = end / 64 + 1, g;
+	uint32_t groups = (img->hdr.blocks + BMAP_GROUP - 1) / BMAP_GROUP;
 	bool any = false;
 	int ret = 0;
 
+	/* Two entries at least must name the same slot. */
+	if (img->blocks_mapped < 2)
+		return 0;
 	seen = calloc(words, sizeof(*seen));
 	dup = calloc(words, sizeof(*dup));
 	if (!seen || !dup) {
@@ -142,16 +192,21 @@ static int find_shared(struct vdi_image *img)
 				"out of memory for %" PRIu32 " slots", end);
 		goto out_free;
 	}
-	for (vb = 0; vb < img->hdr.blocks; vb++) {
-		uint32_t e = img->disk_map[vb];
-
-		if (!vdi_entry_is_data(e) || e >= end)
+	for (g = 0; g < groups; g++) {
+		if (!(img->data_groups[g / 64] >> (g % 64) & 1))
 			continue;
-		if (seen[e / 64] >> (e % 64) & 1) {
-			dup[e / 64] |= 1ull << (e % 64);
-			any = true;
+		for (vb = g * BMAP_GROUP;
+		     vb < img->hdr.blocks && vb < (g + 1) * BMAP_GROUP; vb++) {
+			uint32_t e = vdi_map_get(img, vb); /* as on disk */
+
+			if (!vdi_entry_is_data(e) || e >= end)
+				continue;
+			if (seen[e / 64] >> (e % 64) & 1) {
+				dup[e / 64] |= 1ull << (e % 64);
+				any = true;
+			}
+			seen[e / 64] |= 1ull << (e % 64);
 		}
-		seen[e / 64] |= 1ull << (e % 64);
 	}
 	if (!any)
 		goto out_free;
@@ -161,12 +216,17 @@ static int find_shared(struct vdi_image *img)
 				"out of memory");
 		goto out_free;
 	}
-	for (vb = 0; vb < img->hdr.blocks; vb++) {
-		uint32_t e = img->disk_map[vb];
+	for (g = 0; g < groups; g++) {
+		if (!(img->data_groups[g / 64] >> (g % 64) & 1))
+			continue;
+		for (vb = g * BMAP_GROUP;
+		     vb < img->hdr.blocks && vb < (g + 1) * BMAP_GROUP; vb++) {
+			uint32_t e = vdi_map_get(img, vb);
 
-		if (vdi_entry_is_data(e) && e < end &&
-		    (dup[e / 64] >> (e % 64) & 1))
-			img->shared[vb / 64] |= 1ull << (vb % 64);
+			if (vdi_entry_is_data(e) && e < end &&
+			    (dup[e / 64] >> (e % 64) & 1))
+				img->shared[vb / 64] |= 1ull << (vb % 64);
+		}
 	}
 out_free:
 	free(seen);
@@ -194,9 +254,10 @@ void vdi_image_free(struct vdi_image *img)
 	if (img->lock_fd >= 0)
 		close(img->lock_fd);
 	free(img->zero_buf);
+	vdi_disk_free(img);
 	free((void *)img->map);
-	free(img->disk_map);
 	free(img->dirty);
+	free(img->data_groups);
 	free(img->shared);
 	free((void *)img->pending);
 	free(img->path);
@@ -333,6 +394,9 @@ int vdi_image_open(const char *path, unsigned flags,
 		if (ret < 0)
 			goto out_free;
 	}
+	/* What it said holds only until the first allocation. */
+	free(img->data_groups);
+	img->data_groups = NULL;
 	*out = img;
 	return 0;
 
@@ -352,6 +416,23 @@ void vdi_image_mark_sector_dirty(struct vdi_image *img, uint32_t s)
 		img->dirty[s / 64] |= 1ull << (s % 64);
 		img->dirty_count++;
 	}
+}
+
+uint32_t vdi_image_next_dirty(const struct vdi_image *img, uint32_t s)
+{
+	uint32_t w = s / 64;
+	uint64_t bits;
+
+	if (!img->dirty_count || s >= img->bmap_sectors)
+		return img->bmap_sectors;
+	bits = img->dirty[w] & (~0ull << (s % 64));
+	while (!bits) {
+		if (++w > (img->bmap_sectors - 1) / 64)
+			return img->bmap_sectors;
+		bits = img->dirty[w];
+	}
+	s = w * 64 + (uint32_t)__builtin_ctzll(bits);
+	return s < img->bmap_sectors ? s : img->bmap_sectors;
 }
 
 void vdi_image_touch(struct vdi_image *img)
@@ -449,7 +530,7 @@ int vdi_image_alloc(struct vdi_image *img, uint32_t vb, bool full,
 	struct vdi_prep prep = { .vb = vb };
 	bool copy = false, listed = false;
 	uint32_t e;
-	int ret = 0;
+	int ret = 0, keep;
 
 	pthread_mutex_lock(&img->lock);
 	wait_prepared(img, vb, 0);
@@ -475,6 +556,12 @@ int vdi_image_alloc(struct vdi_image *img, uint32_t vb, bool full,
 		ret = vdi_chain_no_parent(img, vb, "vdi_queue_submit");
 		goto out;
 	}
+	/* The entry on disk stays as it is until the data is there: a copy
+	 * of its map sector keeps it (made here too, so that running out of
+	 * memory fails before a slot is handed out). */
+	ret = vdi_disk_keep(img, vb);
+	if (ret < 0)
+		goto out;
 	if (img->next_free == img->next_free_open)
 		cut_leaked_tail(img);
 	if (!full)
@@ -511,9 +598,17 @@ int vdi_image_alloc(struct vdi_image *img, uint32_t vb, bool full,
 		if (vdi_entry_is_data(pe))
 			vdi_set_pending(img, vb, true);
 	}
-	atomic_store_explicit(&img->map[vb], *index, memory_order_release);
-	atomic_fetch_add_explicit(&img->stats.blocks_allocated, 1,
-				  memory_order_relaxed);
+	/* Again, under the lock up to the store: while it was let go, a
+	 * flush may have dropped the copy (it matched `map` then). */
+	keep = vdi_disk_keep(img, vb);
+	if (keep == 0) {
+		atomic_store_explicit(&img->map[vb], *index,
+				      memory_order_release);
+		atomic_fetch_add_explicit(&img->stats.blocks_allocated, 1,
+					  memory_order_relaxed);
+	} else {
+		ret = keep; /* (the slot stays unused, named by no entry) */
+	}
 	if (listed) {
 		/* Published: requests for the block may go on. */
 		for (struct vdi_prep **pp = &img->preparing; *pp;
@@ -529,17 +624,15 @@ out:
 	return ret;
 }
 
-void vdi_image_set_disk_entry(struct vdi_image *img, uint32_t vb, uint32_t e)
+/* The on-disk entry of `vb` changed from `old` to `e`: counts, dirty
+ * sector, header.  Under the lock. */
+static void disk_entry_changed(struct vdi_image *img, uint32_t vb,
+			       uint32_t old, uint32_t e)
 {
-	uint32_t old = img->disk_map[vb];
-
-	if (old == e)
-		return;
 	if (!vdi_entry_is_data(old) && vdi_entry_is_data(e))
 		img->blocks_mapped++;
 	else if (vdi_entry_is_data(old) && !vdi_entry_is_data(e))
 		img->blocks_mapped--;
-	img->disk_map[vb] = e;
 	mark_dirty(img, vb);
 	if (vdi_entry_is_data(e) && e + 1 > img->slot_end)
 		img->slot_end = e + 1;
@@ -547,6 +640,30 @@ void vdi_image_set_disk_entry(struct vdi_image *img, uint32_t vb, uint32_t e)
 		img->hdr.blocks_allocated = vdi_image_count(img);
 		img->header_dirty = true;
 	}
+}
+
+void vdi_image_set_disk_entry(struct vdi_image *img, uint32_t vb, uint32_t e)
+{
+	struct vdi_disk_sector *ds = vdi_disk_sector(img, vb / ENTRIES_PER_SECTOR);
+	uint32_t old = ds ? ds->e[vb % ENTRIES_PER_SECTOR] : vdi_map_get(img, vb);
+
+	/* Without a copy, the disk view is `map`, and `e` is its entry. */
+	if (old == e || !ds)
+		return;
+	ds->e[vb % ENTRIES_PER_SECTOR] = e;
+	disk_entry_changed(img, vb, old, e);
+}
+
+void vdi_image_set_entry(struct vdi_image *img, uint32_t vb, uint32_t e)
+{
+	struct vdi_disk_sector *ds = vdi_disk_sector(img, vb / ENTRIES_PER_SECTOR);
+	uint32_t old = ds ? ds->e[vb % ENTRIES_PER_SECTOR] : vdi_map_get(img, vb);
+
+	atomic_store_explicit(&img->map[vb], e, memory_order_release);
+	if (ds)
+		ds->e[vb % ENTRIES_PER_SECTOR] = e;
+	if (old != e)
+		disk_entry_changed(img, vb, old, e);
 }
 
 uint32_t vdi_image_count(const struct vdi_image *img)
@@ -559,10 +676,12 @@ void vdi_image_recount(struct vdi_image *img)
 {
 	uint32_t vb, end = 0;
 
-	for (vb = 0; vb < img->hdr.blocks; vb++)
-		if (vdi_entry_is_data(img->disk_map[vb]) &&
-		    img->disk_map[vb] + 1 > end)
-			end = img->disk_map[vb] + 1;
+	for (vb = 0; vb < img->hdr.blocks; vb++) {
+		uint32_t e = vdi_disk_get(img, vb);
+
+		if (vdi_entry_is_data(e) && e + 1 > end)
+			end = e + 1;
+	}
 	img->slot_end = end;
 	if (img->hdr.blocks_allocated != vdi_image_count(img)) {
 		img->hdr.blocks_allocated = vdi_image_count(img);
@@ -582,9 +701,7 @@ uint32_t vdi_image_make_zero(struct vdi_image *img, uint32_t vb)
 	 * use (the caller punches it instead). */
 	if (e == VDI_BMAP_FREE) {
 		img->written = true;
-		atomic_store_explicit(&img->map[vb], VDI_BMAP_ZERO,
-				      memory_order_release);
-		vdi_image_set_disk_entry(img, vb, VDI_BMAP_ZERO);
+		vdi_image_set_entry(img, vb, VDI_BMAP_ZERO);
 	}
 	pthread_mutex_unlock(&img->lock);
 	return e;

@@ -31,16 +31,28 @@ struct vdi_image {
 	unsigned block_shift;
 	uint64_t slot_size;
 
-	/* The map I/O follows.  Entries change only from FREE/ZERO to an
-	 * index, under `lock`; readers load them without the lock. */
+	/* The map I/O follows: every entry, and the padding after the last
+	 * one up to the end of its sector as it was read (written back
+	 * unchanged).  Entries change only from FREE/ZERO to an index, under
+	 * `lock`; readers load them without the lock. */
 	_Atomic uint32_t *map;
-	/* The map as it is (or is about to be) on disk: an allocation enters
-	 * it only once the data write that made it has completed, so the
-	 * block map never points at data that is not there.  Sized to whole
-	 * sectors, so the padding after the last entry is written back as it
-	 * was read.  Under `lock`. */
-	uint32_t *disk_map;
+	/* The map as it is (or is about to be) on disk, kept only where it
+	 * differs from `map`: a copy of each block-map sector in which an
+	 * allocation has not yet reached the disk view (it enters it once
+	 * the data write that made it has completed and is durable, so the
+	 * block map never points at data that is not there).  Memory follows
+	 * what is in flight or staged, not the size of the disk.  A hash of
+	 * sector copies, and a list of them all (diskview.c).  Under
+	 * `lock`. */
+	struct vdi_disk_sector **disk_hash;
+	uint32_t disk_hash_mask;  /* buckets - 1; 0 before the first copy */
+	uint32_t disk_count;      /* copies */
+	struct vdi_disk_sector *disk_list;
 	uint32_t bmap_sectors;
+	/* During open only: a bit per 1024 entries (a page of the map) that
+	 * hold a data entry, so that the passes after the read skip the rest
+	 * (image.c). */
+	uint64_t *data_groups;
 	uint64_t *dirty;       /* bit per block-map sector */
 	uint32_t dirty_count;
 	/* Differencing images: blocks allocated by a whole-block write,
@@ -91,8 +103,8 @@ struct vdi_image {
 	uint64_t ref_end;      /* one past the highest physical block that an
 				* entry on disk points at, or will at the next
 				* flush (staged): the file must reach its end */
-	uint32_t blocks_mapped; /* entries in disk_map that point at data */
-	/* One past the highest slot an entry of disk_map names.  The header's
+	uint32_t blocks_mapped; /* entries on disk that point at data */
+	/* One past the highest slot an entry on disk names.  The header's
 	 * count is never below it: QEMU and VirtualBox allocate the next
 	 * block at slot `blocks allocated`.  It only grows, until an offline
 	 * operation that moved blocks recounts (vdi_image_recount). */
@@ -123,6 +135,22 @@ struct vdi_image {
 };
 
 #define VDI_ZERO_BUF (1u << 20)
+
+/* Entries in a block-map sector. */
+#define VDI_SECTOR_ENTRIES (VDI_SECTOR / 4)
+
+/* A block-map sector as it is, or is about to be, on disk, while it
+ * differs from `map` (diskview.c). */
+struct vdi_disk_sector {
+	struct vdi_disk_sector *hnext; /* hash chain */
+	struct vdi_disk_sector *lnext; /* list of all copies */
+	uint32_t sector;
+	/* Owned by 3-durable: entries whose block's write completed and
+	 * whose entry waits for the next flush or close (staged), bit per
+	 * entry.  A copy holding staged entries is never dropped. */
+	uint64_t staged[VDI_SECTOR_ENTRIES / 64];
+	uint32_t e[VDI_SECTOR_ENTRIES];
+};
 
 /* In memory only, for a read-only open of an image whose file ends inside
  * its block map: the entry of a block the file does not hold.  It counts
@@ -237,9 +265,45 @@ static inline void vdi_set_pending(struct vdi_image *img, uint32_t vb,
 					  memory_order_release);
 }
 
-/* Set the on-disk map entry of `vb` to `e`, mark its sector dirty and keep
- * the header's count in step.  Under the lock. */
+/* ---- the block map as on disk (diskview.c) ---- */
+
+/* The copy of block-map sector `s`, or NULL when the disk view of it is
+ * what `map` holds.  Under the lock. */
+struct vdi_disk_sector *vdi_disk_sector(const struct vdi_image *img,
+					uint32_t s);
+
+/* The entry of `vb` as it is, or is about to be, on disk.  Under the
+ * lock. */
+static inline uint32_t vdi_disk_get(const struct vdi_image *img, uint32_t vb)
+{
+	const struct vdi_disk_sector *ds =
+		img->disk_count ? vdi_disk_sector(img, vb / VDI_SECTOR_ENTRIES)
+				: NULL;
+
+	return ds ? ds->e[vb % VDI_SECTOR_ENTRIES]
+		  : atomic_load_explicit(&img->map[vb], memory_order_relaxed);
+}
+
+/* Before `map`'s entry for `vb` moves ahead of the disk (an allocation):
+ * keep a copy of its sector as it is on disk.  0, or -ENOMEM with a
+ * message.  Under the lock. */
+int vdi_disk_keep(struct vdi_image *img, uint32_t vb);
+
+/* Drop the copies that `map` matches again and that hold no staged
+ * entry.  Under the lock. */
+void vdi_disk_prune(struct vdi_image *img);
+
+/* Release every copy (vdi_image_free). */
+void vdi_disk_free(struct vdi_image *img);
+
+/* Set the on-disk entry of `vb` to `e` (`map`'s entry, or one its kept
+ * sector copy waits for), mark its sector dirty and keep the header's
+ * count in step.  Under the lock. */
 void vdi_image_set_disk_entry(struct vdi_image *img, uint32_t vb, uint32_t e);
+
+/* Set both `map`'s entry of `vb` and the one on disk to `e` (no data write
+ * to wait for: zero entries, offline moves).  Under the lock. */
+void vdi_image_set_entry(struct vdi_image *img, uint32_t vb, uint32_t e);
 
 /* Make `vb` a zero block if it is free: no data is involved, so the
  * on-disk map follows at once.  A block with data keeps its entry (and
@@ -248,14 +312,14 @@ void vdi_image_set_disk_entry(struct vdi_image *img, uint32_t vb, uint32_t e);
  * Returns the entry as it was.  Takes the lock. */
 uint32_t vdi_image_make_zero(struct vdi_image *img, uint32_t vb);
 
-/* The header's count for the map as it is in disk_map: the number of data
+/* The header's count for the map as it is on disk: the number of data
  * entries, or one past the highest slot they name if that is more (then
  * slots below it are unused: leaked, never handed to a new block by QEMU
  * or VirtualBox).  Under the lock. */
 uint32_t vdi_image_count(const struct vdi_image *img);
 
 /* After an offline operation freed or moved data entries: recompute
- * slot_end from disk_map and set the header's count from it.  Call only
+ * slot_end from the map on disk and set the header's count from it.  Call only
  * once the map entries that no longer name the high slots are durable.
  * Under the lock. */
 void vdi_image_recount(struct vdi_image *img);
@@ -271,9 +335,13 @@ int vdi_image_extend(struct vdi_image *img, const char *fn);
  * lock. */
 void vdi_image_mark_sector_dirty(struct vdi_image *img, uint32_t sector);
 
+/* The first dirty block-map sector at or after `s` (bmap_sectors when
+ * none), a word of the bitmap at a time.  Under the lock. */
+uint32_t vdi_image_next_dirty(const struct vdi_image *img, uint32_t s);
+
 /* ---- slot I/O (slot.c) ---- */
 
-/* Fill `buf` with block-map sectors [first, first + n) from disk_map.
+/* Fill `buf` with block-map sectors [first, first + n) as on disk.
  * Under the lock. */
 void vdi_image_bmap_bytes(const struct vdi_image *img, uint32_t first,
 			  uint32_t n, unsigned char *buf);

@@ -12,7 +12,7 @@
 #include "2-image/image.h"
 #include "2-image/private.h"
 
-#define ENTRIES_PER_SECTOR (VDI_SECTOR / 4)
+#define ENTRIES_PER_SECTOR VDI_SECTOR_ENTRIES
 
 /* Read a whole slot; what the file does not hold reads as zeros. */
 int vdi_read_slot(struct vdi_image *img, uint64_t index, unsigned char *buf)
@@ -42,14 +42,22 @@ int vdi_zero_range(struct vdi_image *img, uint64_t off, uint64_t len)
 void vdi_image_bmap_bytes(const struct vdi_image *img, uint32_t first,
 			  uint32_t n, unsigned char *buf)
 {
-	const uint32_t *src = img->disk_map + (size_t)first * ENTRIES_PER_SECTOR;
-	size_t i, count = (size_t)n * ENTRIES_PER_SECTOR;
+	uint32_t s, i;
 
-	for (i = 0; i < count; i++) {
-		buf[4 * i] = (unsigned char)src[i];
-		buf[4 * i + 1] = (unsigned char)(src[i] >> 8);
-		buf[4 * i + 2] = (unsigned char)(src[i] >> 16);
-		buf[4 * i + 3] = (unsigned char)(src[i] >> 24);
+	for (s = first; s < first + n; s++) {
+		const struct vdi_disk_sector *ds = vdi_disk_sector(img, s);
+
+		for (i = 0; i < ENTRIES_PER_SECTOR; i++, buf += 4) {
+			uint32_t e = ds ? ds->e[i]
+					: atomic_load_explicit(
+						  &img->map[(size_t)s * ENTRIES_PER_SECTOR + i],
+						  memory_order_relaxed);
+
+			buf[0] = (unsigned char)e;
+			buf[1] = (unsigned char)(e >> 8);
+			buf[2] = (unsigned char)(e >> 16);
+			buf[3] = (unsigned char)(e >> 24);
+		}
 	}
 }
 
@@ -58,14 +66,10 @@ int vdi_image_writeback_sync(struct vdi_image *img)
 	uint32_t s = 0;
 	int ret;
 
-	while (img->dirty_count && s < img->bmap_sectors) {
+	while ((s = vdi_image_next_dirty(img, s)) < img->bmap_sectors) {
 		uint32_t end;
 		unsigned char *buf;
 
-		if (!(img->dirty[s / 64] & (1ull << (s % 64)))) {
-			s++;
-			continue;
-		}
 		for (end = s; end < img->bmap_sectors &&
 			      (img->dirty[end / 64] & (1ull << (end % 64)));
 		     end++)

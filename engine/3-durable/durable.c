@@ -2,7 +2,7 @@
  * the state they share, which no other file sees.
  *
  * A new block's entry is staged when its write completes and enters
- * disk_map only after an fdatasync.  The block map and the header are
+ * the disk view of the block map only after an fdatasync.  The block map and the header are
  * written through a buffered descriptor of their own.  Between flushes
  * they go out once per submission batch on a small ring that belongs to
  * the image, so that no caller's queue has to be reaped for them to
@@ -36,11 +36,13 @@
 /* Under the image's lock, except where said. */
 struct vdi_durable {
 	/* Blocks whose allocating write completed but whose data is not yet
-	 * known durable: their entries enter disk_map at the next flush or
-	 * close, after an fdatasync (bit per virtual block). */
-	uint64_t *staged;
+	 * known durable: their entries enter the disk view at the next flush
+	 * or close, after an fdatasync.  Marked in the `staged` bits of their
+	 * block-map sector's copy (2-image/diskview.c), which the allocation
+	 * made and which stays while any is set. */
 	uint32_t staged_count;
-	/* A flush's barrier failed after staged entries entered disk_map:
+	/* A flush's barrier failed after staged entries entered the disk
+	 * view:
 	 * they must not be written before another fdatasync. */
 	bool barrier_pending;
 	void *meta_owner;          /* the queue whose flush's metadata
@@ -58,13 +60,9 @@ int vdi_durable_init(struct vdi_image *img)
 	struct vdi_durable *d = calloc(1, sizeof(*d));
 	int ret;
 
-	if (!d || !(d->staged = calloc(img->hdr.blocks / 64 + 1,
-				       sizeof(uint64_t)))) {
-		free(d);
+	if (!d)
 		return vdi_error(-ENOMEM, "vdi_open", img->path,
-				 "cannot allocate the block map (%" PRIu32
-				 " entries)", img->hdr.blocks);
-	}
+				 "out of memory");
 	pthread_cond_init(&d->meta_cond, NULL);
 	img->dur = d;
 	if (img->flags & VDI_OPEN_RDONLY)
@@ -86,32 +84,52 @@ void vdi_durable_free(struct vdi_image *img)
 	if (d->meta_ring_ready)
 		io_uring_queue_exit(&d->meta_ring);
 	pthread_cond_destroy(&d->meta_cond);
-	free(d->staged);
 	free(d);
 	img->dur = NULL;
 }
 
 /* ---- staging ---------------------------------------------------------------- */
 
+/* The bit of `vb` in its sector copy's staged bits. */
+#define STAGED_WORD(ds, vb) ((ds)->staged[(vb) % VDI_SECTOR_ENTRIES / 64])
+#define STAGED_BIT(vb) (1ull << ((vb) % 64))
+
 bool vdi_is_staged(const struct vdi_image *img, uint32_t vb)
 {
-	const struct vdi_durable *d = img->dur;
+	const struct vdi_disk_sector *ds;
 
-	return d->staged_count && (d->staged[vb / 64] >> (vb % 64) & 1);
+	if (!img->dur->staged_count)
+		return false;
+	ds = vdi_disk_sector(img, vb / VDI_SECTOR_ENTRIES);
+	return ds && (STAGED_WORD(ds, vb) & STAGED_BIT(vb));
+}
+
+/* Stage the entry of `vb`, whose sector has a copy (the allocation made
+ * it).  Under the lock. */
+static void stage(struct vdi_image *img, struct vdi_disk_sector *ds,
+		  uint32_t vb, uint32_t e)
+{
+	STAGED_WORD(ds, vb) |= STAGED_BIT(vb);
+	img->dur->staged_count++;
+	if ((uint64_t)e + 1 > img->ref_end)
+		img->ref_end = (uint64_t)e + 1;
 }
 
 void vdi_durable_publish(struct vdi_image *img, uint32_t vb, uint32_t n)
 {
-	struct vdi_durable *d = img->dur;
 	uint32_t i;
 
 	pthread_mutex_lock(&img->lock);
 	for (i = vb; i < vb + n; i++) {
 		uint32_t e = vdi_map_get(img, i);
+		struct vdi_disk_sector *ds;
 
 		/* A write to it completed: the slot holds the block now. */
 		vdi_set_pending(img, i, false);
-		if (img->disk_map[i] == e || vdi_is_staged(img, i))
+		/* No copy: the disk view is `map` already. */
+		ds = vdi_disk_sector(img, i / VDI_SECTOR_ENTRIES);
+		if (!ds || ds->e[i % VDI_SECTOR_ENTRIES] == e ||
+		    (STAGED_WORD(ds, i) & STAGED_BIT(i)))
 			continue;
 		if (!vdi_entry_is_data(e)) {
 			/* Zero or free: no data to wait for. */
@@ -121,35 +139,40 @@ void vdi_durable_publish(struct vdi_image *img, uint32_t vb, uint32_t n)
 		/* The data completed, but a completed buffered write is not
 		 * a durable one: the entry waits for the next fdatasync, or
 		 * a power cut could keep the entry and lose the data. */
-		d->staged[i / 64] |= 1ull << (i % 64);
-		d->staged_count++;
-		if ((uint64_t)e + 1 > img->ref_end)
-			img->ref_end = (uint64_t)e + 1;
+		stage(img, ds, i, e);
 	}
 	pthread_mutex_unlock(&img->lock);
 }
 
-/* After an fdatasync: move the staged entries into disk_map (dirtying
- * their sectors).  Returns how many.  Under the lock. */
+/* After an fdatasync: move the staged entries into the disk view
+ * (dirtying their sectors), then drop the sector copies no longer
+ * needed.  Returns how many.  Under the lock. */
 static uint32_t unstage(struct vdi_image *img)
 {
 	struct vdi_durable *d = img->dur;
+	struct vdi_disk_sector *ds;
 	uint32_t w, moved = 0;
 
-	for (w = 0; d->staged_count && w < (img->hdr.blocks + 63) / 64; w++) {
-		while (d->staged[w]) {
-			uint32_t vb = w * 64 + (uint32_t)__builtin_ctzll(d->staged[w]);
+	for (ds = img->disk_list; d->staged_count && ds; ds = ds->lnext) {
+		for (w = 0; w < VDI_SECTOR_ENTRIES / 64; w++) {
+			while (ds->staged[w]) {
+				uint32_t vb = ds->sector * VDI_SECTOR_ENTRIES +
+					      w * 64 +
+					      (uint32_t)__builtin_ctzll(ds->staged[w]);
 
-			d->staged[w] &= d->staged[w] - 1;
-			d->staged_count--;
-			vdi_image_set_disk_entry(img, vb, vdi_map_get(img, vb));
-			moved++;
+				ds->staged[w] &= ds->staged[w] - 1;
+				d->staged_count--;
+				vdi_image_set_disk_entry(img, vb,
+							 vdi_map_get(img, vb));
+				moved++;
+			}
 		}
 	}
+	vdi_disk_prune(img);
 	return moved;
 }
 
-/* The staged entries enter disk_map (unstage); when they raise the
+/* The staged entries enter the disk view (unstage); when they raise the
  * header's count, the header is written first, with pwrite, so that the
  * fdatasync after it makes the count durable before any map sector names
  * the new slots.  Returns -errno from the header write.  Under the lock. */
@@ -263,9 +286,8 @@ static unsigned collect_runs(struct vdi_image *img, uint32_t *first,
 	unsigned nruns = 0;
 	uint32_t s;
 
-	for (s = 0; img->dirty_count && s < img->bmap_sectors; s++) {
-		if (!(img->dirty[s / 64] & (1ull << (s % 64))))
-			continue;
+	for (s = 0; (s = vdi_image_next_dirty(img, s)) < img->bmap_sectors;
+	     s++) {
 		img->dirty[s / 64] &= ~(1ull << (s % 64));
 		img->dirty_count--;
 		if (nruns && (s - (first[nruns - 1] + count[nruns - 1]) <= META_GAP ||
@@ -480,7 +502,7 @@ int vdi_durable_flush_prep(struct vdi_image *img,
 		s = ret == 0 ? calloc(1, sizeof(*s)) : NULL;
 		sqe = s ? io_uring_get_sqe(fr->ring) : NULL;
 		if (!sqe) {
-			/* The entries are in disk_map: none goes out before
+			/* The entries are in the disk view: none goes out before
 			 * another fdatasync. */
 			d->barrier_pending = true;
 			ret = s ? -EBUSY : -ENOMEM;
@@ -534,7 +556,7 @@ void vdi_durable_barrier_done(struct vdi_image *img, unsigned *meta_inflight,
 void vdi_durable_barrier_lost(struct vdi_image *img, unsigned *meta_inflight,
 			      struct vdi_sub *s)
 {
-	/* The staged entries it was to make durable are in disk_map
+	/* The staged entries it was to make durable are in the disk view
 	 * already: none may be written before another fdatasync. */
 	pthread_mutex_lock(&img->lock);
 	img->dur->barrier_pending = true;
@@ -566,32 +588,38 @@ int vdi_durable_take_error(struct vdi_image *img)
  * Under the lock. */
 static void adopt_failed_blocks(struct vdi_image *img)
 {
-	struct vdi_durable *d = img->dur;
+	struct vdi_disk_sector *ds;
 	struct stat st;
-	uint32_t vb;
+	uint32_t i;
 
 	if (img->hdr.type == VDI_TYPE_DIFF ||
 	    img->next_free == img->next_free_open ||
 	    fstat(img->meta_fd, &st) < 0)
 		return;
-	for (vb = 0; vb < img->hdr.blocks; vb++) {
-		uint32_t e = vdi_map_get(img, vb);
+	/* Such a block's sector has a copy: its allocation made one, and
+	 * `map` differs from it. */
+	for (ds = img->disk_list; ds; ds = ds->lnext) {
+		for (i = 0; i < VDI_SECTOR_ENTRIES; i++) {
+			uint32_t vb = ds->sector * VDI_SECTOR_ENTRIES + i, e;
 
-		/* (A slot the file does not hold, past a size limit that
-		 * failed the write, stays out of the map.) */
-		if (!vdi_entry_is_data(e) || e < img->next_free_open ||
-		    img->disk_map[vb] == e || vdi_is_staged(img, vb) ||
-		    vdi_slot_offset(img, (uint64_t)e + 1) > (uint64_t)st.st_size)
-			continue;
-		if (fallocate(img->meta_fd,
-			      FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-			      (off_t)vdi_slot_offset(img, e),
-			      (off_t)img->slot_size) < 0)
-			continue;
-		d->staged[vb / 64] |= 1ull << (vb % 64);
-		d->staged_count++;
-		if ((uint64_t)e + 1 > img->ref_end)
-			img->ref_end = (uint64_t)e + 1;
+			if (vb >= img->hdr.blocks)
+				break;
+			e = vdi_map_get(img, vb);
+			/* (A slot the file does not hold, past a size limit
+			 * that failed the write, stays out of the map.) */
+			if (!vdi_entry_is_data(e) || e < img->next_free_open ||
+			    ds->e[i] == e ||
+			    (STAGED_WORD(ds, vb) & STAGED_BIT(vb)) ||
+			    vdi_slot_offset(img, (uint64_t)e + 1) >
+				    (uint64_t)st.st_size)
+				continue;
+			if (fallocate(img->meta_fd,
+				      FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				      (off_t)vdi_slot_offset(img, e),
+				      (off_t)img->slot_size) < 0)
+				continue;
+			stage(img, ds, vb, e);
+		}
 	}
 }
 

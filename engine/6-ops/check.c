@@ -73,13 +73,13 @@ int vdi_check(struct vdi_image *img, struct vdi_check_result *res,
 		/* Staged allocations count: they are the handle's, and reach
 		 * the disk at its next flush. */
 		uint32_t e = vdi_is_staged(img, (uint32_t)i) ? vdi_map_get(img, (uint32_t)i)
-							     : img->disk_map[i];
+							     : vdi_disk_get(img, i);
 
 		if (!vdi_entry_is_data(e) || e == VDI_BMAP_MISSING)
 			continue;
 		res->blocks_mapped++;
 		staged += vdi_is_staged(img, (uint32_t)i) &&
-			  !vdi_entry_is_data(img->disk_map[i]);
+			  !vdi_entry_is_data(vdi_disk_get(img, i));
 		if (e >= h->blocks) {
 			res->out_of_range++;
 			report(&rp, K_RANGE,

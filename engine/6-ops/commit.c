@@ -79,7 +79,7 @@ int vdi_commit(const char *path, const char *parent_path,
 		goto out;
 	}
 	for (vb = 0; vb < child->hdr.blocks && ret == 0; vb++) {
-		uint32_t e = child->disk_map[vb];
+		uint32_t e = vdi_disk_get(child, vb);
 		uint64_t off = (uint64_t)vb * child->hdr.block_size;
 		uint64_t len = child->disk_size - off < child->hdr.block_size
 				       ? child->disk_size - off

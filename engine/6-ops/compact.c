@@ -84,7 +84,7 @@ static void restore_freed(struct vdi_image *img, const struct freed *f)
 	if (!named)
 		return;
 	for (vb = 0; vb < img->hdr.blocks; vb++) {
-		uint32_t e = img->disk_map[vb];
+		uint32_t e = vdi_disk_get(img, vb);
 
 		if (vdi_entry_is_data(e) && e < img->next_free)
 			named[e / 64] |= 1ull << (e % 64);
@@ -93,15 +93,14 @@ static void restore_freed(struct vdi_image *img, const struct freed *f)
 		uint32_t s = f->v[i].slot;
 
 		if (named[s / 64] >> (s % 64) & 1 ||
-		    img->disk_map[f->v[i].vb] != VDI_BMAP_ZERO ||
+		    vdi_disk_get(img, f->v[i].vb) != VDI_BMAP_ZERO ||
 		    fallocate(img->meta_fd,
 			      FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 			      (off_t)vdi_slot_offset(img, s),
 			      (off_t)img->slot_size) < 0)
 			continue;
 		named[s / 64] |= 1ull << (s % 64);
-		atomic_store(&img->map[f->v[i].vb], s);
-		vdi_image_set_disk_entry(img, f->v[i].vb, s);
+		vdi_image_set_entry(img, f->v[i].vb, s);
 	}
 	free(named);
 	if (vdi_image_commit_meta(img) == 0) {
@@ -121,7 +120,7 @@ static int find_zero_blocks(struct vdi_image *img, unsigned char *buf,
 	int ret;
 
 	for (vb = 0; vb < img->hdr.blocks; vb++) {
-		uint32_t e = img->disk_map[vb], to;
+		uint32_t e = vdi_disk_get(img, vb), to;
 		const unsigned char *data = buf + img->hdr.block_extra;
 
 		if (progress)
@@ -155,8 +154,7 @@ static int find_zero_blocks(struct vdi_image *img, unsigned char *buf,
 		} else {
 			continue;
 		}
-		atomic_store(&img->map[vb], to);
-		vdi_image_set_disk_entry(img, vb, to);
+		vdi_image_set_entry(img, vb, to);
 	}
 	/* The freed blocks are about to be overwritten: the map must no
 	 * longer point at them on disk first. */
@@ -176,8 +174,7 @@ static int apply_moves(struct vdi_image *img, const struct move *mv,
 	if (ret < 0)
 		return ret;
 	for (i = 0; i < n; i++) {
-		atomic_store(&img->map[mv[i].vb], mv[i].to);
-		vdi_image_set_disk_entry(img, mv[i].vb, mv[i].to);
+		vdi_image_set_entry(img, mv[i].vb, mv[i].to);
 	}
 	return vdi_image_commit_meta(img);
 }
@@ -198,8 +195,8 @@ static int fill_holes(struct vdi_image *img, unsigned char *buf,
 		return vdi_error(-ENOMEM, "vdi_compact", img->path,
 				 "out of memory");
 	for (vb = 0; vb < img->hdr.blocks; vb++)
-		if (vdi_entry_is_data(img->disk_map[vb])) {
-			owner[img->disk_map[vb]] = vb + 1;
+		if (vdi_entry_is_data(vdi_disk_get(img, vb))) {
+			owner[vdi_disk_get(img, vb)] = vb + 1;
 			used++;
 		}
 	for (p = slots; p-- > used && ret == 0;) {
@@ -294,7 +291,7 @@ int vdi_reclaim(struct vdi_image *img, struct vdi_compact_result *res)
 		return vdi_error(-ENOMEM, __func__, img->path, "out of memory");
 	pthread_mutex_lock(&img->lock);
 	for (vb = 0; vb < img->hdr.blocks; vb++) {
-		uint32_t e = img->disk_map[vb];
+		uint32_t e = vdi_disk_get(img, vb);
 
 		if (!vdi_entry_is_data(e) ||
 		    !vdi_range_is_hole(img->meta_fd, vdi_slot_offset(img, e),
@@ -307,8 +304,7 @@ int vdi_reclaim(struct vdi_image *img, struct vdi_compact_result *res)
 					"out of memory");
 			break;
 		}
-		atomic_store(&img->map[vb], VDI_BMAP_ZERO);
-		vdi_image_set_disk_entry(img, vb, VDI_BMAP_ZERO);
+		vdi_image_set_entry(img, vb, VDI_BMAP_ZERO);
 		res->zero_blocks++;
 	}
 	if (ret < 0 || !res->zero_blocks) {

@@ -93,7 +93,7 @@ static int copy_differences(struct vdi_image *child, struct vdi_image *np,
 		if (progress)
 			progress(opaque, vb, child->hdr.blocks);
 		/* Data and zero entries hide every parent. */
-		if (child->disk_map[vb] != VDI_BMAP_FREE)
+		if (vdi_disk_get(child, vb) != VDI_BMAP_FREE)
 			continue;
 		n = vdi_pread(child, a, len, off);
 		if (n >= 0 && np)

@@ -87,7 +87,7 @@ static int check_cut(struct vdi_image *img, uint64_t new_size,
 	int ret;
 
 	for (vb = (uint32_t)(new_size / bs); vb < img->hdr.blocks; vb++) {
-		uint32_t e = img->disk_map[vb];
+		uint32_t e = vdi_disk_get(img, vb);
 		uint64_t from = (uint64_t)vb * bs < new_size ? new_size - (uint64_t)vb * bs : 0;
 		uint64_t i;
 
@@ -121,7 +121,7 @@ static int evacuate(struct vdi_image *img, uint64_t k, unsigned char *buf,
 	int ret;
 
 	for (vb = 0; vb < img->hdr.blocks; vb++) {
-		uint32_t e = img->disk_map[vb];
+		uint32_t e = vdi_disk_get(img, vb);
 		uint64_t to = img->next_free;
 
 		if (!vdi_entry_is_data(e) || e >= k)
@@ -138,7 +138,9 @@ static int evacuate(struct vdi_image *img, uint64_t k, unsigned char *buf,
 					 "cannot move block %" PRIu32 ": %s", vb,
 					 strerror(-ret));
 		img->next_free++;
-		vdi_image_set_disk_entry(img, vb, (uint32_t)to);
+		/* (The handle is closed without writing after a resize:
+		 * `map` may follow the disk.) */
+		vdi_image_set_entry(img, vb, (uint32_t)to);
 		ret = vdi_image_commit_meta(img);
 		if (ret < 0)
 			return ret;
@@ -221,7 +223,7 @@ static int resize_locked(struct vdi_image *img, uint64_t new_size,
 		}
 	}
 	for (i = 0; i < nblocks; i++) {
-		uint32_t e = i < h->blocks ? img->disk_map[i] : VDI_BMAP_FREE;
+		uint32_t e = i < h->blocks ? vdi_disk_get(img, i) : VDI_BMAP_FREE;
 
 		if (vdi_entry_is_data(e))
 			e -= (uint32_t)k;
@@ -286,11 +288,11 @@ static int resize_locked(struct vdi_image *img, uint64_t new_size,
 	/* Blocks a shrink cut off held only zeros: give their space back
 	 * (they are no longer in the map).  Then cut the unused end. */
 	for (i = nblocks; i < old_blocks; i++)
-		if (vdi_entry_is_data(img->disk_map[i]))
+		if (vdi_entry_is_data(vdi_disk_get(img, i)))
 			fallocate(img->meta_fd,
 				  FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 				  (off_t)(old_offset_data +
-					  (uint64_t)img->disk_map[i] * img->slot_size),
+					  (uint64_t)vdi_disk_get(img, i) * img->slot_size),
 				  (off_t)img->slot_size);
 	end = h->offset_data + last * img->slot_size;
 	if (fstat(img->meta_fd, &st) == 0 && (uint64_t)st.st_size > end &&

@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include "0-base/fault.h"
+#include "2-image/image.h" /* the disk view (vdi_disk_get) */
+#include "3-durable/durable.h" /* vdi_is_staged */
 #include "util.h"
 #include "vdi.h"
 
@@ -469,3 +471,53 @@ Test(chain, failed_whole_block_write_keeps_the_parent)
 }
 
 QEMU_ORACLE_TEST(chain)
+
+/* A flush while a copy-up runs outside the lock: it may drop the copy of
+ * the map sector that the allocation made (the copy matched `map` then,
+ * the new entry not being stored yet).  The allocation must make it again
+ * before it stores the entry, so that the new block's entry reaches the
+ * disk only after its data (staged), never straight away. */
+static struct vdi_image *flush_img;
+static int flushes_in_copy_up;
+
+static int flush_on_copy_up(void *opaque, enum vdi_io_kind kind, uint64_t off,
+			    size_t len, const struct iovec *iov, int iovcnt,
+			    int res)
+{
+	/* The copy-up's write into the data area (the child's slots). */
+	if (kind == VDI_IO_META && len >= MiB && !flushes_in_copy_up++)
+		cr_assert_eq(vdi_flush(flush_img), 0, "%s", vdi_errmsg());
+	return res;
+}
+
+Test(chain, flush_during_copy_up_keeps_the_entry_off_disk)
+{
+	const char *base = tpath("b13.vdi"), *child = tpath("c13.vdi");
+	const struct vdi_fault_hook hook = { .io = flush_on_copy_up };
+	unsigned char *full = malloc(MiB), patch[4096];
+
+	make_pair(base, child);
+	cr_assert_eq(vdi_open(child, 0, &flush_img), 0, "%s", vdi_errmsg());
+	/* Block 2 whole: staged in map sector 0, which gets a copy. */
+	pattern(full, MiB, 40);
+	cr_assert_eq(vdi_pwrite(flush_img, full, MiB, 2 * MiB), (ssize_t)MiB);
+	memcpy(model + 2 * MiB, full, MiB);
+	cr_assert(vdi_is_staged(flush_img, 2));
+	/* Part of block 1: copied up from the parent, the flush runs then. */
+	pattern(patch, sizeof(patch), 41);
+	vdi_fault_set(&hook);
+	cr_assert_eq(vdi_pwrite(flush_img, patch, sizeof(patch), MiB + 100),
+		     (ssize_t)sizeof(patch), "%s", vdi_errmsg());
+	vdi_fault_set(NULL);
+	memcpy(model + MiB + 100, patch, sizeof(patch));
+	cr_assert_eq(flushes_in_copy_up, 1, "the hook ran once");
+	cr_assert_eq(vdi_disk_get(flush_img, 2), 0, "block 2 flushed (slot 0)");
+	cr_assert(vdi_is_staged(flush_img, 1),
+		  "block 1's entry waits for the next flush");
+	cr_assert_eq(vdi_disk_get(flush_img, 1), VDI_BMAP_FREE);
+	cr_assert_eq(vdi_close(flush_img), 0, "%s", vdi_errmsg());
+	cr_assert_eq(peek32(child, MiB + 4 * 1), 1, "block 1 in slot 1");
+	assert_reads(child, NULL, model);
+	free(full);
+	free(model);
+}

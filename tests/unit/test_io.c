@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "2-image/image.h" /* disk_count: the sector copies held */
 #include "util.h"
 #include "vdi.h"
 
@@ -665,3 +666,110 @@ Test(io, block_extra_honoured)
 }
 
 QEMU_ORACLE_TEST(io)
+
+/* The map is read and scanned a chunk (1 MiB, 262,144 entries) at a time,
+ * and a chunk whose entries AND to FREE or ZERO is skipped: data entries
+ * in later chunks, and a chunk holding only a zero entry, must still count
+ * right. */
+Test(io, block_map_scan_covers_every_chunk)
+{
+	const uint64_t chunk = 262144, blocks = 4 * chunk; /* 1 TiB */
+	const uint32_t at[] = { 5, chunk + 7, 4 * chunk - 1 };
+	const char *p = tpath("scan.vdi");
+	struct vdi_image *img = mk("scan.vdi", blocks * MiB, 0);
+	struct vdi_info in;
+	char b = 7;
+	unsigned i;
+
+	for (i = 0; i < 3; i++)
+		cr_assert_eq(vdi_pwrite(img, &b, 1, at[i] * MiB), 1);
+	cr_assert_eq(vdi_write_zeroes(img, (2 * chunk + 3) * MiB, MiB), 0);
+	/* Chunk 2 holds only that zero entry; chunk 3 two data entries,
+	 * slot 3 (bit 0 set, as in FREE) among them. */
+	cr_assert_eq(vdi_pwrite(img, &b, 1, (3 * chunk + 9) * MiB), 1);
+	reopen(&img, "scan.vdi", 0);
+	cr_assert_eq(vdi_get_info(img, &in), 0);
+	cr_assert_eq(in.blocks_mapped, 4, "%u data entries found, not 4",
+		     in.blocks_mapped);
+	cr_assert_eq(peek32(p, MiB + 4 * (2 * chunk + 3)), VDI_BMAP_ZERO);
+	cr_assert_eq(peek32(p, MiB + 4 * (3 * chunk + 9)), 3);
+	/* The next block goes after the four, not onto one of them. */
+	cr_assert_eq(vdi_pwrite(img, &b, 1, 11 * MiB), 1);
+	cr_assert_eq(vdi_close(img), 0);
+	cr_assert_eq(peek32(p, MiB + 4 * 11), 4);
+	cr_assert_eq(peek32(p, 0x184), 5, "blocks allocated");
+	/* Two entries far apart naming one slot: found, writes refused. */
+	poke32(p, MiB + 4 * (3 * chunk + 500), 1);
+	cr_assert_eq(vdi_open(p, 0, &img), 0, "%s", vdi_errmsg());
+	cr_assert_eq(vdi_pwrite(img, &b, 1, (3 * chunk + 500) * MiB), -EUCLEAN);
+	cr_assert_eq(vdi_pwrite(img, &b, 1, at[1] * MiB), -EUCLEAN);
+	cr_assert_eq(vdi_pwrite(img, &b, 1, at[0] * MiB), 1);
+	cr_assert_eq(vdi_close(img), 0);
+	unlink(p);
+}
+
+/* One full map in memory: the disk view keeps a copy of a map sector only
+ * while an allocation in it has not reached the disk, and entries set
+ * meanwhile (a zero entry) reach the disk through that copy. */
+Test(io, disk_view_copies_only_pending_sectors)
+{
+	const char *p = tpath("dv.vdi");
+	struct vdi_image *img = mk("dv.vdi", 1024 * MiB, 0);
+	unsigned char buf[512], back[512];
+
+	pattern(buf, sizeof(buf), 9);
+	cr_assert_eq(img->disk_count, 0);
+	cr_assert_eq(vdi_write_zeroes(img, 2 * MiB, MiB), 0);
+	cr_assert_eq(img->disk_count, 0, "a zero entry needs no copy");
+	cr_assert_eq(vdi_pwrite(img, buf, sizeof(buf), 1 * MiB), 512);
+	cr_assert_eq(vdi_pwrite(img, buf, sizeof(buf), 300 * MiB), 512);
+	cr_assert_eq(img->disk_count, 2, "blocks 1 and 300: sectors 0 and 2");
+	/* Set while sector 0 has a copy: it must reach the disk too. */
+	cr_assert_eq(vdi_write_zeroes(img, 3 * MiB, MiB), 0);
+	/* Not durable yet: no entry on disk points at the data. */
+	cr_assert_eq(peek32(p, MiB + 4 * 1), VDI_BMAP_FREE);
+	cr_assert_eq(peek32(p, MiB + 4 * 300), VDI_BMAP_FREE);
+	cr_assert_eq(vdi_flush(img), 0);
+	cr_assert_eq(img->disk_count, 0, "%u copies left after the flush",
+		     img->disk_count);
+	cr_assert_eq(peek32(p, MiB + 4 * 1), 0);
+	cr_assert_eq(peek32(p, MiB + 4 * 300), 1);
+	cr_assert_eq(peek32(p, MiB + 4 * 2), VDI_BMAP_ZERO);
+	cr_assert_eq(peek32(p, MiB + 4 * 3), VDI_BMAP_ZERO);
+	cr_assert_eq(peek32(p, MiB + 4 * 4), VDI_BMAP_FREE);
+	cr_assert_eq(peek32(p, 0x184), 2, "blocks allocated");
+	reopen(&img, "dv.vdi", 0);
+	cr_assert_eq(vdi_pread(img, back, sizeof(back), 300 * MiB), 512);
+	cr_assert_eq(memcmp(back, buf, sizeof(buf)), 0);
+	cr_assert_eq(vdi_close(img), 0);
+	if (have_qemu("qemu-img"))
+		cr_assert_eq(sh("qemu-img check -q %s", p), 0);
+	unlink(p);
+}
+
+/* Many sectors with allocations before a flush: the hash of sector copies
+ * grows (64 buckets at first) and every entry still reaches the disk. */
+Test(io, disk_view_hash_grows)
+{
+	const uint32_t n = 3000, step = 128; /* one block per map sector */
+	const char *p = tpath("dvh.vdi");
+	struct vdi_image *img = mk("dvh.vdi", (uint64_t)n * step * MiB, 0);
+	char b = 1;
+	uint32_t i;
+
+	for (i = 0; i < n; i++)
+		cr_assert_eq(vdi_pwrite(img, &b, 1, (uint64_t)i * step * MiB), 1);
+	cr_assert_eq(img->disk_count, n);
+	cr_assert_geq(img->disk_hash_mask + 1, n, "%u buckets",
+		      img->disk_hash_mask + 1);
+	for (i = 0; i < n; i += 499)
+		cr_assert_eq(peek32(p, MiB + 4ull * i * step), VDI_BMAP_FREE);
+	cr_assert_eq(vdi_flush(img), 0);
+	cr_assert_eq(img->disk_count, 0);
+	cr_assert_eq(vdi_close(img), 0);
+	for (i = 0; i < n; i++)
+		cr_assert_eq(peek32(p, MiB + 4ull * i * step), i,
+			     "block %u", i * step);
+	cr_assert_eq(peek32(p, 0x184), n, "blocks allocated");
+	unlink(p);
+}
