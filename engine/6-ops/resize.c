@@ -60,7 +60,7 @@ static uint64_t count_data(const struct vdi_image *img, uint64_t from,
 	uint64_t n = 0, vb;
 
 	for (vb = from; vb < to; vb++) {
-		uint32_t e = img->disk_map[vb];
+		uint32_t e = vdi_disk_get(img, (uint32_t)vb);
 
 		if (vdi_entry_is_data(e) && (!below || e < below))
 			n++;
