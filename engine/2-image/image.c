@@ -503,19 +503,19 @@ static void wait_prepared(struct vdi_image *img, uint32_t vb, uint64_t index)
 
 /* Make physical block `index` ready for a write to block `vb`: zeros
  * where the layout needs them (see `zero_fill`), then the parents' data
- * for a partial write.  A whole-block write (`full`) fills only the
- * file-system block the slot ends in: the layer above splits that write
- * at file-system block boundaries, so its middle is aligned and its ends
- * are overwrites.  Without the lock.  The zeros only make later writes
- * fast: if they fail, the slot still reads as zeros, and the data write
- * that follows meets the error itself. */
+ * for a partial write.  A whole-block write (`full`) needs no zeros: its
+ * own data covers the slot, and the file-system blocks it shares with its
+ * neighbours take unaligned writes as on any image in this layout (ext4
+ * orders them itself).  Without the lock.  The zeros only make later
+ * writes fast: if they fail, the slot still reads as zeros, and the data
+ * write that follows meets the error itself. */
 static int prepare_slot(struct vdi_image *img, uint32_t vb, uint64_t index,
 			bool full, bool copy)
 {
-	if (img->zero_fill) {
+	if (img->zero_fill && !full) {
 		uint64_t a = img->zero_fill, start = vdi_slot_offset(img, index);
 		uint64_t end = start + img->slot_size;
-		uint64_t from = full ? end / a * a : (start + a - 1) / a * a;
+		uint64_t from = (start + a - 1) / a * a;
 		uint64_t to = (end + a - 1) / a * a;
 
 		if (to > from)

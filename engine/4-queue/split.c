@@ -214,12 +214,6 @@ struct run {
 	uint32_t vb, nblocks;
 	bool publish;
 	struct vdi_image *src; /* image whose file holds the data */
-	/* A whole-block write into a slot just allocated where the data area
-	 * is not aligned to the file system (see `zero_fill` in image.h): the
-	 * run is written in up to three SQEs, so that its middle is aligned
-	 * and only its ends, which fall in written file-system blocks, are
-	 * not. */
-	bool split;
 };
 
 #define RUN_ZERO 99
@@ -232,30 +226,6 @@ static int run_flush(struct vdi_queue *q, struct vdi_req *r, struct run *run)
 
 	if (run->kind == RUN_ZERO) {
 		iov_walk(r, run->pos, run->len, zero_piece, NULL);
-	} else if (run->kind >= 0 && run->split) {
-		uint64_t a = q->img->zero_fill, off = run->file_off;
-		uint64_t mid = (off + a - 1) / a * a;
-		uint64_t tail = (off + run->len) / a * a;
-		size_t done = 0;
-
-		/* Head, aligned middle, tail; each names the run's blocks,
-		 * which are published when the first completes: a torn write
-		 * into a new block shows zeros, as the block did before. */
-		for (int i = 0; i < 3 && ret == 0; i++) {
-			uint64_t to = i == 0 ? mid : i == 1 ? tail
-							 : off + run->len;
-			size_t n;
-
-			if (to > off + run->len)
-				to = off + run->len;
-			if (to <= off + done)
-				continue;
-			n = (size_t)(to - off - done);
-			ret = emit_data(q, r, (enum sub_kind)run->kind,
-					run->pos + done, n, off + done, run->vb,
-					run->nblocks, run->publish, run->src);
-			done += n;
-		}
 	} else if (run->kind >= 0) {
 		ret = emit_data(q, r, (enum sub_kind)run->kind, run->pos,
 				run->len, run->file_off, run->vb, run->nblocks,
@@ -284,7 +254,7 @@ void vdi_prep_rw(struct vdi_queue *q, struct vdi_req *r)
 								 : r->len - pos);
 		uint32_t e = vdi_map_get(img, vb);
 		struct vdi_image *src = img;
-		bool publish = false, split = false;
+		bool publish = false;
 		int kind;
 		uint64_t off = 0;
 
@@ -330,8 +300,6 @@ void vdi_prep_rw(struct vdi_queue *q, struct vdi_req *r)
 				ret = vdi_image_alloc(img, vb, n == bs, &e);
 				if (ret < 0)
 					break;
-				split = n == bs && img->zero_fill &&
-					!img->parent;
 			} else if (n != bs && vdi_is_pending(img, vb)) {
 				/* Part of a block whose whole-block write
 				 * has not landed (or failed): the rest must
@@ -352,13 +320,12 @@ void vdi_prep_rw(struct vdi_queue *q, struct vdi_req *r)
 			run.len += n;
 			run.nblocks++;
 			run.publish |= publish;
-			run.split |= split;
 		} else {
 			ret = run_flush(q, r, &run);
 			if (ret < 0)
 				break;
 			run = (struct run){ kind, pos, n, off, vb, 1, publish,
-					    src, split };
+					    src };
 		}
 		pos += n;
 	}

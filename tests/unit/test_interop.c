@@ -529,6 +529,68 @@ Test(interop, qemu_layout_fills_new_slots_in_order)
 	vdi_close(img);
 }
 
+/* The same with a whole-block write into slot 1: it takes no fill of its
+ * own, but its first bytes share a file-system block with slot 0's fill,
+ * so it too must wait for that fill, or the fill's zeros land over it. */
+Test(interop, qemu_layout_whole_block_write_waits_for_the_previous_fill)
+{
+	const char *p = tpath("fillw.vdi"), *raw = tpath("fillw.raw");
+	unsigned char *w = malloc(MiB), *got = malloc(MiB), a[4096];
+	struct vdi_image *img;
+	pthread_t th;
+	void *ok;
+	int ret;
+
+	need_qemu();
+	unlink(p);
+	cr_assert_eq(sh("qemu-img create -q -f vdi %s 8M", p), 0);
+	fill_slot0 = peek32(p, 0x158) + 4096;
+	ret = vdi_open(p, VDI_OPEN_DIRECT, &img);
+	if (ret == -EINVAL)
+		cr_skip_test("this file system refuses O_DIRECT");
+	cr_assert_eq(ret, 0, "%s", vdi_errmsg());
+	vdi_fault_set(&slow_fill_hook);
+	cr_assert_eq(pthread_create(&th, NULL, write_block0, img), 0);
+	for (int i = 0; i < 5000 && !atomic_load(&fill_started); i++)
+		usleep(1000);
+	cr_assert(atomic_load(&fill_started), "no fill of slot 0 was seen");
+	pattern(w, MiB, 53);
+	cr_assert_eq(vdi_pwrite(img, w, MiB, MiB), (ssize_t)MiB, "%s", vdi_errmsg());
+	cr_assert(atomic_load(&fill_done),
+		  "block 1's whole-block write went out before slot 0's fill, "
+		  "which covers its first bytes, was done");
+	pthread_join(th, &ok);
+	cr_assert(ok, "the write to block 0 failed");
+	vdi_fault_set(NULL);
+	cr_assert_eq(vdi_close(img), 0, "%s", vdi_errmsg());
+	cr_assert_eq(sh("qemu-img check -q %s", p), 0);
+	cr_assert_eq(sh("qemu-img convert -O raw %s %s", p, raw), 0);
+	assert_same_as_raw(p, raw);
+	cr_assert_eq(vdi_open(p, VDI_OPEN_RDONLY, &img), 0);
+	cr_assert_eq(vdi_pread(img, got, MiB, MiB), (ssize_t)MiB);
+	cr_assert_eq(memcmp(got, w, MiB), 0, "block 1 reads back wrong");
+	pattern(a, sizeof(a), 50);
+	cr_assert_eq(vdi_pread(img, got, sizeof(a), 512 * 1024), (ssize_t)sizeof(a));
+	cr_assert_eq(memcmp(got, a, sizeof(a)), 0, "block 0's data");
+	vdi_close(img);
+	free(w);
+	free(got);
+}
+
+/* Synchronous writes (VDI_IO_META: the fills among them) seen. */
+static atomic_int sync_writes;
+
+static int count_sync(void *opaque, enum vdi_io_kind kind, uint64_t off,
+		      size_t len, const struct iovec *iov, int iovcnt, int res)
+{
+	(void)opaque, (void)off, (void)len, (void)iov, (void)iovcnt;
+	if (kind == VDI_IO_META)
+		atomic_fetch_add(&sync_writes, 1);
+	return res;
+}
+
+static const struct vdi_fault_hook count_sync_hook = { .io = count_sync };
+
 /* The fill of a new slot starts at the first file-system block boundary
  * in it: the block before that boundary also holds the end of the
  * previous slot, whose data must survive. */
@@ -567,11 +629,11 @@ Test(interop, qemu_layout_fill_keeps_the_previous_slot)
 	vdi_close(img);
 }
 
-/* Whole-block writes into new slots of QEMU's layout are split at the
- * file system's block boundaries: one aligned middle, and two ends in
- * blocks the fills wrote.  Two blocks written by one request are one run
- * in the file, so three data SQEs; the data reads back, here and in QEMU. */
-Test(interop, qemu_layout_whole_block_writes_split_at_fs_blocks)
+/* Whole-block writes into new slots of QEMU's layout take no fill (their
+ * data covers the slot) and go out as they are: two blocks written by one
+ * request are one run in the file, so one data SQE and no synchronous
+ * write; the data reads back, here and in QEMU. */
+Test(interop, qemu_layout_whole_block_writes_go_out_whole)
 {
 	const char *p = tpath("fill3.vdi"), *raw = tpath("fill3.raw");
 	unsigned char *w = malloc(2 * MiB), *got = malloc(2 * MiB);
@@ -586,15 +648,20 @@ Test(interop, qemu_layout_whole_block_writes_split_at_fs_blocks)
 	if (ret == -EINVAL)
 		cr_skip_test("this file system refuses O_DIRECT");
 	cr_assert_eq(ret, 0, "%s", vdi_errmsg());
+	vdi_fault_set(&count_sync_hook);
 	pattern(w, 2 * MiB, 70);
 	vdi_get_stats(img, &st0);
 	cr_assert_eq(vdi_pwrite(img, w, 2 * MiB, 2 * MiB), (ssize_t)(2 * MiB),
 		     "%s", vdi_errmsg());
 	vdi_get_stats(img, &st1);
-	cr_assert_eq(st1.sqes - st1.meta_writes - (st0.sqes - st0.meta_writes), 3,
+	vdi_fault_set(NULL);
+	cr_assert_eq(st1.sqes - st1.meta_writes - (st0.sqes - st0.meta_writes), 1,
 		     "%llu data SQEs for two new whole blocks",
 		     (unsigned long long)(st1.sqes - st1.meta_writes -
 					  (st0.sqes - st0.meta_writes)));
+	cr_assert_eq(atomic_load(&sync_writes), 0,
+		     "%d synchronous writes (fills) for whole-block writes",
+		     atomic_load(&sync_writes));
 	/* A partial write into each afterwards: overwrites. */
 	pattern(w + 4096, 4096, 71);
 	cr_assert_eq(vdi_pwrite(img, w + 4096, 4096, 2 * MiB + 4096), 4096);
