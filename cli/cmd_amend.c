@@ -73,8 +73,9 @@ static int amend_opt(void *opaque, const char *key, const char *val)
 	struct amend *a = opaque;
 
 	if (!val) {
-		die_msg("amend: option '%s' has no value; use -o %s=VALUE",
-			key, key);
+		die_msg("amend: option '%s' has no value; use -o %s=VALUE, "
+			"or, if it belongs to the value before it, write that "
+			"comma as ',,'", key, key);
 		return -1;
 	}
 	if (!strcmp(key, "description")) {

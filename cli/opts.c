@@ -165,8 +165,9 @@ static int image_opt(void *opaque, const char *key, const char *val)
 		return 0;
 	}
 	if (!val) {
-		die_msg("%s: option '%s' has no value; use -o %s=VALUE",
-			ctx->cmd, key, key);
+		die_msg("%s: option '%s' has no value; use -o %s=VALUE, or, "
+			"if it belongs to the value before it, write that "
+			"comma as ',,'", ctx->cmd, key, key);
 		return -1;
 	}
 	return set_option(ctx->o, ctx->cmd, key, val);

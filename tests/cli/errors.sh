@@ -54,6 +54,8 @@ one_error "create: bad uuid" "zz" "$VDI" create -o uuid=zz "$T/q.vdi" 1M
 one_error "create: -o without value" "block_size" "$VDI" create -o block_size "$T/q.vdi" 1M
 one_error "create: stray comma" "written ',,'" "$VDI" create -o static=on, "$T/q.vdi" 1M
 one_error "create: comma in a value" "',,' stands for a comma" "$VDI" create -o static=on,,,,block_size=1M "$T/q.vdi" 1M
+one_error "create: a single comma inside a value" "write that comma as ',,'" "$VDI" create -o description=a,b "$T/q.vdi" 1M
+one_error "amend: a single comma inside a value" "write that comma as ',,'" "$VDI" amend -o description=a,b "$T/ok.vdi"
 one_error "create: leading comma" "empty option" "$VDI" create -o ,static "$T/q.vdi" 1M
 for args in "create $T/q.vdi -1M" "create -1M $T/q.vdi" "create -q $T/q.vdi -1M" \
 	    "discard $T/ok.vdi -1M 1M" "zero $T/ok.vdi 0 -.5M"; do
