@@ -6,7 +6,8 @@
 #
 # An example is a ```sh block of a Markdown page, or a fenced block of
 # the EXAMPLES section of a man page.  (Other fenced blocks are synopses,
-# output, or transcripts of a session with its "$ " prompts and output.)
+# output, or transcripts of a session with its "$ " prompts and output,
+# which transcripts.sh runs and compares.)
 # A block that is not to be run says why on the line just before it:
 #   <!-- example: not run: REASON -->      (Markdown)
 #   ; example: not run: REASON             (scdoc: a comment)
