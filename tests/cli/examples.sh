@@ -93,7 +93,25 @@ extract() {
 		next
 	}
 	inside && /^```/ { inside = 0; run = 0; prev = $0; next }
-	inside { if (run) print "L\t" $0; prev = $0; next }
+	# A man page shows a literal block as scdoc prints it: a backslash
+	# escapes the next character ("\\" at the end of a line in the
+	# page is the "\" a reader sees and copies).
+	function unescape(t,   out, i, c) {
+		out = ""
+		for (i = 1; i <= length(t); i++) {
+			c = substr(t, i, 1)
+			if (c == "\\")
+				c = substr(t, ++i, 1)
+			out = out c
+		}
+		return out
+	}
+	inside {
+		if (run)
+			print "L\t" (kind == "man" ? unescape($0) : $0)
+		prev = $0
+		next
+	}
 	/^#/ { section = $0 }
 	{
 		if (is_marker(prev) && $0 !~ /^```/)
