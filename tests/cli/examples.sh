@@ -12,7 +12,9 @@
 #   <!-- example: not run: REASON -->      (Markdown)
 #   ; example: not run: REASON             (scdoc: a comment)
 # and shows as a TAP skip with that reason.  A marker without a reason,
-# or a marker that does not stand before a block, fails.
+# or a marker that does not stand before a block, fails.  A man page's block
+# is taken as scdoc prints it, which a reader copies: there a backslash
+# escapes the next character, so a line continuation is "\\" in the page.
 #
 # The folder stands for the top of a clone after `ninja -C build`: it
 # holds a link `build` to the build tree.  On PATH come first this vdi
