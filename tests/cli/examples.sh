@@ -188,7 +188,8 @@ run_section() {
 			cmd=$line
 		fi
 		case $line in *\\) continue ;; esac
-		ok "$name: $cmd" env PATH="$T/bin:$PATH" bash -c "cd '$dir' && $cmd"
+		# One TAP line: a command of several lines is named on one.
+		ok "$name: ${cmd//$'\n'/ }" env PATH="$T/bin:$PATH" bash -c "cd '$dir' && $cmd"
 		cmd=""
 	done <"$2"
 	# A server the example stopped may take a moment to exit.
