@@ -6,12 +6,15 @@
 #
 # An example is a ```sh block of a Markdown page, or a fenced block of
 # the EXAMPLES section of a man page.  (Other fenced blocks are synopses,
-# output, or transcripts of a session with its "$ " prompts and output.)
+# output, or transcripts of a session with its "$ " prompts and output,
+# which transcripts.sh runs and compares.)
 # A block that is not to be run says why on the line just before it:
 #   <!-- example: not run: REASON -->      (Markdown)
 #   ; example: not run: REASON             (scdoc: a comment)
 # and shows as a TAP skip with that reason.  A marker without a reason,
-# or a marker that does not stand before a block, fails.
+# or a marker that does not stand before a block, fails.  A man page's block
+# is taken as scdoc prints it, which a reader copies: there a backslash
+# escapes the next character, so a line continuation is "\\" in the page.
 #
 # The folder stands for the top of a clone after `ninja -C build`: it
 # holds a link `build` to the build tree.  On PATH come first this vdi
@@ -92,7 +95,25 @@ extract() {
 		next
 	}
 	inside && /^```/ { inside = 0; run = 0; prev = $0; next }
-	inside { if (run) print "L\t" $0; prev = $0; next }
+	# A man page shows a literal block as scdoc prints it: a backslash
+	# escapes the next character ("\\" at the end of a line in the
+	# page is the "\" a reader sees and copies).
+	function unescape(t,   out, i, c) {
+		out = ""
+		for (i = 1; i <= length(t); i++) {
+			c = substr(t, i, 1)
+			if (c == "\\")
+				c = substr(t, ++i, 1)
+			out = out c
+		}
+		return out
+	}
+	inside {
+		if (run)
+			print "L\t" (kind == "man" ? unescape($0) : $0)
+		prev = $0
+		next
+	}
 	/^#/ { section = $0 }
 	{
 		if (is_marker(prev) && $0 !~ /^```/)
@@ -167,7 +188,8 @@ run_section() {
 			cmd=$line
 		fi
 		case $line in *\\) continue ;; esac
-		ok "$name: $cmd" env PATH="$T/bin:$PATH" bash -c "cd '$dir' && $cmd"
+		# One TAP line: a command of several lines is named on one.
+		ok "$name: ${cmd//$'\n'/ }" env PATH="$T/bin:$PATH" bash -c "cd '$dir' && $cmd"
 		cmd=""
 	done <"$2"
 	# A server the example stopped may take a moment to exit.
