@@ -21,6 +21,7 @@
 #include "0-base/fileio.h"
 #include "1-format/format.h"
 #include "2-image/image.h"
+#include "6-ops/steps.h"
 
 #define COPY_CHUNK (1u << 20)
 
@@ -41,18 +42,8 @@ struct repair {
 	void *opaque;
 	struct vdi_repair_result *res;
 	/* Progress in steps: the check, each block copied, the rest. */
-	vdi_progress_fn progress;
-	void *progress_opaque;
-	uint64_t done, total;
+	struct vdi_steps steps;
 };
-
-static void advance(struct repair *rp)
-{
-	if (rp->done < rp->total)
-		rp->done++;
-	if (rp->progress)
-		rp->progress(rp->progress_opaque, rp->done, rp->total);
-}
 
 static void say(struct repair *rp, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -130,7 +121,7 @@ static int copy_slot(struct repair *rp, uint64_t from, uint64_t to)
 				 strerror(-ret));
 	ret = sync_file(rp);
 	if (ret == 0)
-		advance(rp);
+		vdi_step(&rp->steps);
 	return ret;
 }
 
@@ -549,8 +540,8 @@ int vdi_repair_with_progress(const char *path, unsigned what,
 {
 	struct repair rp = { .path = path, .fd = -1, .fn = report,
 			     .opaque = opaque, .res = res,
-			     .progress = progress,
-			     .progress_opaque = progress_opaque };
+			     .steps = { .fn = progress,
+					.opaque = progress_opaque } };
 	struct vdi_image *lock = NULL, *ro = NULL;
 	uint64_t copies = 0;
 	bool holes;
@@ -603,8 +594,8 @@ int vdi_repair_with_progress(const char *path, unsigned what,
 		ret = plan_copies(&rp, what & VDI_REPAIR_ERRORS, holes,
 				  &copies);
 	if (ret == 0) {
-		rp.total = copies + 2;
-		advance(&rp); /* the check and the map read */
+		rp.steps.total = copies + 2;
+		vdi_step(&rp.steps); /* the check and the map read */
 	}
 	if (ret == 0 && (what & VDI_REPAIR_ERRORS))
 		ret = move_into_range(&rp);
@@ -617,8 +608,8 @@ int vdi_repair_with_progress(const char *path, unsigned what,
 	if (ret == 0)
 		ret = trim_leaks(&rp, what & VDI_REPAIR_ERRORS);
 	if (ret == 0) {
-		rp.done = rp.total - 1;
-		advance(&rp);
+		rp.steps.done = rp.steps.total - 1;
+		vdi_step(&rp.steps);
 	}
 	if (ret == 0)
 		ret = (int)(res->leaks_fixed + res->corruptions_fixed > INT32_MAX

@@ -12,6 +12,7 @@
 #include "0-base/error.h"
 #include "0-base/fileio.h"
 #include "2-image/image.h"
+#include "6-ops/steps.h"
 
 /* Write n entries at `at`, exactly (the metadata descriptor is buffered,
  * so no padding that could run into a data block). */
@@ -36,21 +37,9 @@ static int put_map(struct vdi_image *img, const uint32_t *map, uint32_t n,
 	return ret;
 }
 
-/* Progress in blocks read: those a shrink looks at, those a growing map
- * moves, and one for the rest (map, header, cut). */
-struct resize_progress {
-	vdi_progress_fn fn;
-	void *opaque;
-	uint64_t done, total;
-};
-
-static void step(struct resize_progress *rp)
-{
-	if (rp->done < rp->total)
-		rp->done++;
-	if (rp->fn)
-		rp->fn(rp->opaque, rp->done, rp->total);
-}
+/* Progress (struct vdi_steps) is in blocks read: those a shrink looks
+ * at, those a growing map moves, and one for the rest (map, header,
+ * cut). */
 
 /* Data entries among blocks [from, to) (from <= to), or among those
  * whose slot is below `below` when `below` is not 0. */
@@ -80,7 +69,7 @@ static int put_header(struct vdi_image *img)
 
 /* Refuse a shrink that would cut off data that is not all zeros. */
 static int check_cut(struct vdi_image *img, uint64_t new_size,
-		     unsigned char *buf, struct resize_progress *rp)
+		     unsigned char *buf, struct vdi_steps *rp)
 {
 	uint64_t bs = img->hdr.block_size;
 	uint32_t vb;
@@ -98,7 +87,7 @@ static int check_cut(struct vdi_image *img, uint64_t new_size,
 			return vdi_error(ret, "vdi_resize", img->path,
 					 "cannot read block %" PRIu32 ": %s", vb,
 					 strerror(-ret));
-		step(rp);
+		vdi_step(rp);
 		for (i = from; i < bs; i++)
 			if (buf[img->hdr.block_extra + i])
 				return vdi_error(-ENOTEMPTY, "vdi_resize",
@@ -115,7 +104,7 @@ static int check_cut(struct vdi_image *img, uint64_t new_size,
 /* Copy the data blocks in physical slots [0, k) to the end of the file and
  * repoint their entries (old layout), durably. */
 static int evacuate(struct vdi_image *img, uint64_t k, unsigned char *buf,
-		    struct resize_progress *rp)
+		    struct vdi_steps *rp)
 {
 	uint32_t vb;
 	int ret;
@@ -144,7 +133,7 @@ static int evacuate(struct vdi_image *img, uint64_t k, unsigned char *buf,
 		ret = vdi_image_commit_meta(img);
 		if (ret < 0)
 			return ret;
-		step(rp);
+		vdi_step(rp);
 	}
 	return 0;
 }
@@ -164,7 +153,7 @@ static uint64_t map_slots(const struct vdi_image *img, uint64_t nblocks)
 
 static int resize_locked(struct vdi_image *img, uint64_t new_size,
 			 unsigned flags, unsigned char *buf,
-			 struct resize_progress *rp)
+			 struct vdi_steps *rp)
 {
 	struct vdi_header *h = &img->hdr;
 	uint64_t bs = h->block_size, nblocks, k, i, last = 0, end;
@@ -300,7 +289,7 @@ static int resize_locked(struct vdi_image *img, uint64_t new_size,
 		ret = vdi_image_sync(img);
 	if (ret == 0) {
 		rp->done = rp->total - 1;
-		step(rp);
+		vdi_step(rp);
 	}
 	return ret;
 }
@@ -314,7 +303,7 @@ int vdi_resize_with_progress(const char *path, uint64_t new_size,
 			     unsigned flags, vdi_progress_fn progress,
 			     void *opaque)
 {
-	struct resize_progress rp = { .fn = progress, .opaque = opaque };
+	struct vdi_steps rp = { .fn = progress, .opaque = opaque };
 	struct vdi_image *img;
 	unsigned char *buf;
 	int ret;

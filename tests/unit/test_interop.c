@@ -460,15 +460,11 @@ static void *write_block0(void *arg)
 				  (ssize_t)sizeof(buf));
 }
 
-Test(interop, qemu_layout_fills_new_slots_in_order)
+/* A new image in QEMU's layout, opened with O_DIRECT, and a thread whose
+ * write into block 0 is in slot 0's fill, which the seam holds back. */
+static struct vdi_image *slow_fill_of_slot0(const char *p, pthread_t *th)
 {
-	const char *p = tpath("fill.vdi"), *raw = tpath("fill.raw");
-	unsigned char a[4096], b[512], c[4096], got[4096];
 	struct vdi_image *img;
-	struct vdi_stats vs;
-	struct stat st;
-	pthread_t th, th2;
-	void *ok;
 	uint32_t data;
 	int ret;
 
@@ -483,10 +479,24 @@ Test(interop, qemu_layout_fills_new_slots_in_order)
 		cr_skip_test("this file system refuses O_DIRECT");
 	cr_assert_eq(ret, 0, "%s", vdi_errmsg());
 	vdi_fault_set(&slow_fill_hook);
-	cr_assert_eq(pthread_create(&th, NULL, write_block0, img), 0);
+	cr_assert_eq(pthread_create(th, NULL, write_block0, img), 0);
 	for (int i = 0; i < 5000 && !atomic_load(&fill_started); i++)
 		usleep(1000);
 	cr_assert(atomic_load(&fill_started), "no fill of slot 0 was seen");
+	return img;
+}
+
+Test(interop, qemu_layout_fills_new_slots_in_order)
+{
+	const char *p = tpath("fill.vdi"), *raw = tpath("fill.raw");
+	unsigned char a[4096], b[512], c[4096], got[4096];
+	struct vdi_image *img;
+	struct vdi_stats vs;
+	struct stat st;
+	pthread_t th, th2;
+	void *ok;
+
+	img = slow_fill_of_slot0(p, &th);
 	/* A third thread writes elsewhere in block 1 while the write below
 	 * waits for slot 0: it must wait too, not allocate block 1 again. */
 	cr_assert_eq(pthread_create(&th2, NULL, write_block1_later, img), 0);
@@ -539,21 +549,8 @@ Test(interop, qemu_layout_whole_block_write_waits_for_the_previous_fill)
 	struct vdi_image *img;
 	pthread_t th;
 	void *ok;
-	int ret;
 
-	need_qemu();
-	unlink(p);
-	cr_assert_eq(sh("qemu-img create -q -f vdi %s 8M", p), 0);
-	fill_slot0 = peek32(p, 0x158) + 4096;
-	ret = vdi_open(p, VDI_OPEN_DIRECT, &img);
-	if (ret == -EINVAL)
-		cr_skip_test("this file system refuses O_DIRECT");
-	cr_assert_eq(ret, 0, "%s", vdi_errmsg());
-	vdi_fault_set(&slow_fill_hook);
-	cr_assert_eq(pthread_create(&th, NULL, write_block0, img), 0);
-	for (int i = 0; i < 5000 && !atomic_load(&fill_started); i++)
-		usleep(1000);
-	cr_assert(atomic_load(&fill_started), "no fill of slot 0 was seen");
+	img = slow_fill_of_slot0(p, &th);
 	pattern(w, MiB, 53);
 	cr_assert_eq(vdi_pwrite(img, w, MiB, MiB), (ssize_t)MiB, "%s", vdi_errmsg());
 	cr_assert(atomic_load(&fill_done),
