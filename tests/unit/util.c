@@ -2,6 +2,7 @@
 
 #include <criterion/criterion.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,9 +10,25 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+static char dir[256];
+
+static int remove_one(const char *path, const struct stat *st, int flag,
+		      struct FTW *ftw)
+{
+	(void)st, (void)flag, (void)ftw;
+	remove(path);
+	return 0;
+}
+
+/* A test's folder goes with its process: some hold files of 1 GiB, and
+ * a run leaves one folder per test. */
+static void remove_dir(void)
+{
+	nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 const char *tpath(const char *name)
 {
-	static char dir[256];
 	/* A ring of results: a test may hold on to many paths at once. */
 	static char buf[64][512];
 	static int next;
@@ -22,6 +39,7 @@ const char *tpath(const char *name)
 
 		snprintf(dir, sizeof(dir), "%s/libvdi-test-XXXXXX", t ? t : "/tmp");
 		cr_assert(mkdtemp(dir), "mkdtemp");
+		atexit(remove_dir);
 	}
 	snprintf(p, 512, "%s/%s", dir, name);
 	return p;
