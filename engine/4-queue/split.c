@@ -250,9 +250,38 @@ static int run_flush(struct vdi_queue *q, struct vdi_req *r, struct run *run)
 	return ret;
 }
 
+/* The common request: inside one block that has its own slot in this
+ * image, nothing pending, not shared, not past the end of the file.  It is
+ * one SQE at the slot, as the walk of prep_blocks would make it, without
+ * the walk.  Returns 1 when the request is not of that kind (nothing done),
+ * else emit_data's result. */
+static int prep_one_block(struct vdi_queue *q, struct vdi_req *r)
+{
+	struct vdi_image *img = q->img;
+	uint64_t bs = img->hdr.block_size;
+	uint32_t vb = (uint32_t)(r->offset >> img->block_shift);
+	uint64_t in_block = r->offset & (bs - 1);
+	uint32_t e;
+
+	if (in_block + r->len > bs || r->len == 0)
+		return 1;
+	e = vdi_map_get(img, vb);
+	if (!vdi_entry_is_data(e) || vdi_entry_is_bad(img, e) ||
+	    vdi_is_pending(img, vb) ||
+	    (r->op == OP_WRITE && vdi_is_shared(img, vb)))
+		return 1;
+	return emit_data(q, r, r->op == OP_READ ? SUB_READ : SUB_WRITE, 0,
+			 r->len,
+			 vdi_slot_offset(img, e) + img->hdr.block_extra +
+				 in_block,
+			 vb, 1, r->op == OP_WRITE && e >= img->next_free_open,
+			 img);
+}
+
 /* Split a read or write at block boundaries and merge what the file holds
- * contiguously.  Errors go into r->err; the SQEs already made still run. */
-void vdi_prep_rw(struct vdi_queue *q, struct vdi_req *r)
+ * contiguously: the general case of vdi_prep_rw.  Not inlined: its frame
+ * would cost the common case (prep_one_block) more than the call. */
+static __attribute__((noinline)) int prep_blocks(struct vdi_queue *q, struct vdi_req *r)
 {
 	struct vdi_image *img = q->img;
 	uint64_t bs = img->hdr.block_size;
@@ -260,7 +289,6 @@ void vdi_prep_rw(struct vdi_queue *q, struct vdi_req *r)
 	size_t pos = 0;
 	int ret = 0;
 
-	r->inflight = 1; /* held while preparing */
 	while (pos < r->len) {
 		uint64_t voff = r->offset + pos;
 		uint32_t vb = (uint32_t)(voff >> img->block_shift);
@@ -346,6 +374,19 @@ void vdi_prep_rw(struct vdi_queue *q, struct vdi_req *r)
 	}
 	if (ret == 0)
 		ret = run_flush(q, r, &run);
+	return ret;
+}
+
+/* Prepare a read or write.  Errors go into r->err; the SQEs already made
+ * still run. */
+void vdi_prep_rw(struct vdi_queue *q, struct vdi_req *r)
+{
+	int ret;
+
+	r->inflight = 1; /* held while preparing */
+	ret = prep_one_block(q, r);
+	if (ret == 1)
+		ret = prep_blocks(q, r);
 	if (ret < 0 && !r->err)
 		r->err = ret;
 	vdi_req_sub_done(q, r);
