@@ -290,6 +290,11 @@ static unsigned process_cqes(struct vdi_queue *q)
 	unsigned head, n = 0;
 	int res;
 
+	/* Completions the kernel holds for this thread to post (a ring with
+	 * COOP_TASKRUN): one entry into the kernel posts them, as the
+	 * interrupt did that such rings do without. */
+	if (IO_URING_READ_ONCE(*q->ring.sq.kflags) & IORING_SQ_TASKRUN)
+		io_uring_get_events(&q->ring);
 	io_uring_for_each_cqe(&q->ring, head, cqe) {
 		struct vdi_sub *s = io_uring_cqe_get_data(cqe);
 
@@ -627,6 +632,7 @@ int vdi_queue_create_internal(struct vdi_image *img, unsigned depth,
 	struct io_uring_params p;
 	struct vdi_queue *q;
 	int fds[2] = { img->fd, img->meta_fd };
+	bool coop = true;
 	int ret;
 
 	*out = NULL;
@@ -653,6 +659,12 @@ int vdi_queue_create_internal(struct vdi_image *img, unsigned depth,
 		if (flags & VDI_QUEUE_SQPOLL) {
 			p.flags |= IORING_SETUP_SQPOLL;
 			p.sq_thread_idle = 1000;
+		} else if (coop) {
+			/* Completions wait for this thread's next entry into
+			 * the kernel instead of interrupting it; the flag
+			 * tells process_cqes when that is needed. */
+			p.flags |= IORING_SETUP_COOP_TASKRUN |
+				   IORING_SETUP_TASKRUN_FLAG;
 		}
 		if (flags & VDI_QUEUE_IOPOLL)
 			p.flags |= IORING_SETUP_IOPOLL;
@@ -660,7 +672,10 @@ int vdi_queue_create_internal(struct vdi_image *img, unsigned depth,
 						 &p);
 		if (ret == 0)
 			break;
-		if (flags & VDI_QUEUE_SQPOLL)
+		if (coop && ret == -EINVAL &&
+		    (p.flags & IORING_SETUP_COOP_TASKRUN))
+			coop = false; /* before Linux 5.19 */
+		else if (flags & VDI_QUEUE_SQPOLL)
 			flags &= ~VDI_QUEUE_SQPOLL;
 		else if (flags & VDI_QUEUE_IOPOLL)
 			flags &= ~VDI_QUEUE_IOPOLL;
