@@ -807,19 +807,19 @@ static int queue_req(struct vdi_queue *q, enum vdi_op op,
 		q->free_reqs = r->next;
 	else if (!(r = malloc(sizeof(*r))))
 		return vdi_error(-ENOMEM, fn, img->path, "out of memory");
-	memset(r, 0, sizeof(*r));
-	r->tag = tag;
-	r->op = op;
-	r->offset = offset;
-	r->len = len;
-	r->fixed = fixed;
-	r->buf_index = buf_index;
-	r->iovcnt = iovcnt;
-	if (iovcnt <= 1) {
-		if (iovcnt)
-			r->iov_one = iov[0];
-		r->iov = &r->iov_one;
-	} else {
+	*r = (struct vdi_req){
+		.tag = tag,
+		.op = op,
+		.fixed = fixed,
+		.buf_index = buf_index,
+		.offset = offset,
+		.len = len,
+		.iovcnt = iovcnt,
+		.iov = &r->iov_one,
+	};
+	if (iovcnt == 1) {
+		r->iov_one = iov[0];
+	} else if (iovcnt > 1) {
 		r->iov = malloc(sizeof(*iov) * (size_t)iovcnt);
 		if (!r->iov) {
 			r->iov = &r->iov_one;
