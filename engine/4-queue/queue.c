@@ -42,16 +42,6 @@ struct vdi_sub *vdi_sub_get(struct vdi_queue *q)
 	return s;
 }
 
-void vdi_sub_put(struct vdi_queue *q, struct vdi_sub *s)
-{
-	if (s->iov)
-		free(s->iov);
-	if (s->bounce)
-		free(s->bounce);
-	s->next = q->free_subs;
-	q->free_subs = s;
-}
-
 static void req_put(struct vdi_queue *q, struct vdi_req *r)
 {
 	if (r->iov != &r->iov_one)
@@ -60,7 +50,9 @@ static void req_put(struct vdi_queue *q, struct vdi_req *r)
 	q->free_reqs = r;
 }
 
-static void complete_req(struct vdi_queue *q, struct vdi_req *r)
+/* The request is done: its completion goes on the queue's ring of
+ * completions for vdi_queue_reap, the request back to the pool. */
+void vdi_req_complete(struct vdi_queue *q, struct vdi_req *r)
 {
 	unsigned slot = (q->done_head + q->done_count) % q->depth;
 
@@ -69,12 +61,6 @@ static void complete_req(struct vdi_queue *q, struct vdi_req *r)
 	q->done_count++;
 	q->inflight_reqs--;
 	req_put(q, r);
-}
-
-void vdi_req_sub_done(struct vdi_queue *q, struct vdi_req *r)
-{
-	if (--r->inflight == 0)
-		complete_req(q, r);
 }
 
 /* ---- SQE preparation ------------------------------------------------------ */
