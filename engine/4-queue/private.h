@@ -82,8 +82,23 @@ static inline void vdi_req_sub_done(struct vdi_queue *q, struct vdi_req *r)
 		vdi_req_complete(q, r);
 }
 
-struct io_uring_sqe *vdi_get_sqe(struct vdi_queue *q);
-void vdi_q_set_fd(struct vdi_queue *q, struct io_uring_sqe *sqe, int which);
+/* An SQE of the queue's ring, or NULL when the ring stays full even
+ * after a submission (vdi_get_sqe_full, in queue.c). */
+struct io_uring_sqe *vdi_get_sqe_full(struct vdi_queue *q);
+
+static inline struct io_uring_sqe *vdi_get_sqe(struct vdi_queue *q)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
+
+	return sqe ? sqe : vdi_get_sqe_full(q);
+}
+
+static inline void vdi_q_set_fd(struct vdi_queue *q, struct io_uring_sqe *sqe,
+				int which)
+{
+	vdi_sqe_set_fd(q->img, sqe, which, q->fixed_files);
+}
+
 int vdi_sub_issue(struct vdi_queue *q, struct vdi_sub *s);
 
 /* split.c: prepare a read/write or a write-zeroes request (errors go into

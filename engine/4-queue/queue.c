@@ -65,26 +65,19 @@ void vdi_req_complete(struct vdi_queue *q, struct vdi_req *r)
 
 /* ---- SQE preparation ------------------------------------------------------ */
 
-struct io_uring_sqe *vdi_get_sqe(struct vdi_queue *q)
+struct io_uring_sqe *vdi_get_sqe_full(struct vdi_queue *q)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
+	struct io_uring_sqe *sqe;
 
-	if (!sqe) {
-		/* The ring is full: submit what it holds.  If the kernel
-		 * refuses it, its requests fail, which makes room too. */
-		ring_submit(q, "vdi_queue_submit");
+	/* The ring is full: submit what it holds.  If the kernel refuses
+	 * it, its requests fail, which makes room too. */
+	ring_submit(q, "vdi_queue_submit");
+	sqe = io_uring_get_sqe(&q->ring);
+	/* A polling kernel thread takes them in its own time. */
+	if (!sqe && (q->ring.flags & IORING_SETUP_SQPOLL) &&
+	    io_uring_sqring_wait(&q->ring) >= 0)
 		sqe = io_uring_get_sqe(&q->ring);
-		/* A polling kernel thread takes them in its own time. */
-		if (!sqe && (q->ring.flags & IORING_SETUP_SQPOLL) &&
-		    io_uring_sqring_wait(&q->ring) >= 0)
-			sqe = io_uring_get_sqe(&q->ring);
-	}
 	return sqe;
-}
-
-void vdi_q_set_fd(struct vdi_queue *q, struct io_uring_sqe *sqe, int which)
-{
-	vdi_sqe_set_fd(q->img, sqe, which, q->fixed_files);
 }
 
 /* Put the (remaining part of the) sub on the ring. */
