@@ -427,34 +427,28 @@ static void make_room(struct vdi_queue *q)
 	wait_and_process(q, &dl);
 }
 
-/* Submit what the ring holds until the kernel has taken all of it: after
- * a short count the rest goes again, EINTR is retried, EAGAIN and EBUSY
- * after make_room().  When the kernel refuses for good (another error, or
- * SUBMIT_TRIES passing ones in a row), what it did not take fails with the
- * error through the completion path, so every request still completes
- * once and none waits for an SQE the kernel never saw.  Then the part of a
- * flush's metadata chain that the kernel did take is waited for: the
- * image's metadata must not stay owned by a queue that nobody may reap
- * (a pooled one).  Returns 0 or the error, with a message naming `fn`.
- * Nested (from completions that make_room() handles) it does nothing:
- * the outer call submits what they queue.  Not under the image lock.
- * With `wait_nr` (at most the SQEs on the ring, so that the completions
- * can come), the io_uring_enter that hands the kernel the last of them
- * also waits until that many completions are ready: a submission and a
- * wait in one system call. */
-static int ring_submit_wait(struct vdi_queue *q, const char *fn,
-			    unsigned wait_nr)
+/* One io_uring_enter through the fault seam: see vdi_fault_submit_wait. */
+static int submit_once(struct vdi_queue *q, unsigned wait_nr)
+{
+	int ret = vdi_fault_submit_wait(&q->ring, VDI_RING_QUEUE, wait_nr);
+
+	atomic_fetch_add_explicit(&q->img->stats.enters, 1,
+				  memory_order_relaxed);
+	return ret;
+}
+
+/* ring_submit_wait after a first submission that returned `ret` and did
+ * not hand over everything.  Apart and not inlined, so that the usual case
+ * pays for none of this. */
+static __attribute__((noinline)) int submit_rest(struct vdi_queue *q,
+						 const char *fn,
+						 unsigned wait_nr, int ret)
 {
 	unsigned tries = 0, n;
-	int ret, err = 0;
+	int err = 0;
 
-	if (q->submitting)
-		return 0;
 	q->submitting = true;
-	while (vdi_ring_not_taken(&q->ring)) {
-		ret = vdi_fault_submit_wait(&q->ring, VDI_RING_QUEUE, wait_nr);
-		atomic_fetch_add_explicit(&q->img->stats.enters, 1,
-					  memory_order_relaxed);
+	for (; vdi_ring_not_taken(&q->ring); ret = submit_once(q, wait_nr)) {
 		if (ret > 0) {
 			tries = 0;
 			continue;
@@ -479,6 +473,34 @@ static int ring_submit_wait(struct vdi_queue *q, const char *fn,
 	}
 	q->submitting = false;
 	return err;
+}
+
+/* Submit what the ring holds until the kernel has taken all of it: after
+ * a short count the rest goes again, EINTR is retried, EAGAIN and EBUSY
+ * after make_room().  When the kernel refuses for good (another error, or
+ * SUBMIT_TRIES passing ones in a row), what it did not take fails with the
+ * error through the completion path, so every request still completes
+ * once and none waits for an SQE the kernel never saw.  Then the part of a
+ * flush's metadata chain that the kernel did take is waited for: the
+ * image's metadata must not stay owned by a queue that nobody may reap
+ * (a pooled one).  Returns 0 or the error, with a message naming `fn`.
+ * Nested (from completions that make_room() handles) it does nothing:
+ * the outer call submits what they queue.  Not under the image lock.
+ * With `wait_nr` (at most the SQEs on the ring, so that the completions
+ * can come), the io_uring_enter that hands the kernel the last of them
+ * also waits until that many completions are ready: a submission and a
+ * wait in one system call. */
+static int ring_submit_wait(struct vdi_queue *q, const char *fn,
+			    unsigned wait_nr)
+{
+	int ret;
+
+	if (q->submitting || !vdi_ring_not_taken(&q->ring))
+		return 0;
+	ret = submit_once(q, wait_nr);
+	if (ret > 0 && !vdi_ring_not_taken(&q->ring))
+		return 0; /* the usual case: all taken at once */
+	return submit_rest(q, fn, wait_nr, ret);
 }
 
 /* Wait until this queue has no metadata writes in flight. */
