@@ -297,12 +297,11 @@ static unsigned process_cqes(struct vdi_queue *q)
 			punch_done(q, s, vdi_fault_filter(VDI_IO_WRITE,
 					s->file_off, NULL, s->len, cqe->res));
 			break;
-		case SUB_READ:
-			data_done(q, s, vdi_fault_filter(VDI_IO_READ,
-					s->file_off, NULL, s->len, cqe->res));
-			break;
-		default:
-			if (s->iov)
+		default: /* data; one call of data_done, which is inlined */
+			if (s->kind == SUB_READ)
+				res = vdi_fault_filter(VDI_IO_READ, s->file_off,
+						       NULL, s->len, cqe->res);
+			else if (s->iov)
 				res = vdi_fault_filter_iov(VDI_IO_WRITE,
 					s->file_off, s->len, s->iov, s->iovcnt,
 					cqe->res);
