@@ -4,7 +4,7 @@
 #include <liburing.h>
 
 const struct vdi_fault_hook *vdi_fault_hook;
-static const struct vdi_fault_submit_hook *submit_hook;
+const struct vdi_fault_submit_hook *vdi_fault_submit_hook;
 
 void vdi_fault_set(const struct vdi_fault_hook *hook)
 {
@@ -13,16 +13,7 @@ void vdi_fault_set(const struct vdi_fault_hook *hook)
 
 void vdi_fault_set_submit(const struct vdi_fault_submit_hook *hook)
 {
-	submit_hook = hook;
-}
-
-unsigned vdi_ring_not_taken(const struct io_uring *ring)
-{
-	const struct io_uring_sq *sq = &ring->sq;
-
-	if (ring->flags & IORING_SETUP_SQPOLL)
-		return sq->sqe_tail - sq->sqe_head;
-	return sq->sqe_tail - io_uring_smp_load_acquire(sq->khead);
+	vdi_fault_submit_hook = hook;
 }
 
 unsigned vdi_ring_take_back(struct io_uring *ring,
@@ -63,10 +54,10 @@ int vdi_fault_submit(struct io_uring *ring, enum vdi_ring_kind kind)
 	return vdi_fault_submit_wait(ring, kind, 0);
 }
 
-int vdi_fault_submit_wait(struct io_uring *ring, enum vdi_ring_kind kind,
-			  unsigned wait_nr)
+int vdi_fault_submit_wait_hooked(struct io_uring *ring,
+				 enum vdi_ring_kind kind, unsigned wait_nr)
 {
-	const struct vdi_fault_submit_hook *h = submit_hook;
+	const struct vdi_fault_submit_hook *h = vdi_fault_submit_hook;
 	struct io_uring_sq *sq = &ring->sq;
 	unsigned ready, tail;
 	int want, ret;

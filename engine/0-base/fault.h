@@ -8,12 +8,10 @@
 #ifndef LIBVDI_FAULT_H
 #define LIBVDI_FAULT_H
 
+#include <liburing.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/uio.h>
-
-struct io_uring;
-struct io_uring_sqe;
 
 enum vdi_io_kind {
 	VDI_IO_READ,  /* data read */
@@ -91,8 +89,21 @@ int vdi_fault_submit(struct io_uring *ring, enum vdi_ring_kind kind);
  * does not wait after a short submission, nor does a submit hook's short
  * one here).  The caller must know that that many will come: no more than
  * the SQEs it hands over plus those in flight. */
-int vdi_fault_submit_wait(struct io_uring *ring, enum vdi_ring_kind kind,
-			  unsigned wait_nr);
+int vdi_fault_submit_wait_hooked(struct io_uring *ring,
+				 enum vdi_ring_kind kind, unsigned wait_nr);
+
+extern const struct vdi_fault_submit_hook *vdi_fault_submit_hook;
+
+/* Inline: every submission comes here, and without hooks (outside the
+ * tests) it is io_uring_submit_and_wait and nothing more. */
+static inline int vdi_fault_submit_wait(struct io_uring *ring,
+					enum vdi_ring_kind kind,
+					unsigned wait_nr)
+{
+	if (!vdi_fault_submit_hook && !vdi_fault_hook)
+		return io_uring_submit_and_wait(ring, wait_nr);
+	return vdi_fault_submit_wait_hooked(ring, kind, wait_nr);
+}
 
 /* Report to the I/O hook's `submitted` the SQEs io_uring_submit() is
  * about to hand over (sqe_head up to sqe_tail).  vdi_fault_submit() does;
@@ -105,7 +116,14 @@ void vdi_fault_submitted(struct io_uring *ring, enum vdi_ring_kind kind);
  * consumes only inside io_uring_enter, so the second kind exists only
  * after a submission that stopped short.  With SQPOLL, entries handed
  * over belong to the kernel thread. */
-unsigned vdi_ring_not_taken(const struct io_uring *ring);
+static inline unsigned vdi_ring_not_taken(const struct io_uring *ring)
+{
+	const struct io_uring_sq *sq = &ring->sq;
+
+	if (ring->flags & IORING_SETUP_SQPOLL)
+		return sq->sqe_tail - sq->sqe_head;
+	return sq->sqe_tail - io_uring_smp_load_acquire(sq->khead);
+}
 
 /* Take the SQEs the kernel has not taken off the ring, passing the
  * user_data of each (oldest first; liburing's own timeout entries are

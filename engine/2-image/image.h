@@ -54,7 +54,10 @@ struct vdi_image {
 	 * (image.c). */
 	uint64_t *data_groups;
 	uint64_t *dirty;       /* bit per block-map sector */
-	uint32_t dirty_count;
+	/* Dirty sectors.  Changed under `lock`; atomic, as `header_dirty`,
+	 * because vdi_meta_batch reads both without it to learn that a
+	 * batch has nothing to write. */
+	_Atomic uint32_t dirty_count;
 	/* Differencing images: blocks allocated by a whole-block write,
 	 * without copying the parent's block up, whose write has not yet
 	 * completed (or failed).  Until one does, the slot does not hold the
@@ -83,7 +86,7 @@ struct vdi_image {
 	 * done.  The first file-system block of a slot was filled with the
 	 * previous slot, or holds the file's end at open. */
 	uint32_t zero_fill;
-	bool header_dirty;
+	atomic_bool header_dirty; /* see dirty_count */
 
 	/* Entries in [bad_lo, bad_hi) point past the end of the file as it
 	 * was at open: reading or writing those blocks fails with EIO.

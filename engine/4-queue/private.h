@@ -7,6 +7,7 @@
 #include <liburing.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "3-durable/sqe.h"
 #include "4-queue/queue.h"
@@ -59,10 +60,45 @@ struct vdi_queue {
 
 /* queue.c, for split.c: subs and requests, SQEs. */
 struct vdi_sub *vdi_sub_get(struct vdi_queue *q);
-void vdi_sub_put(struct vdi_queue *q, struct vdi_sub *s);
-void vdi_req_sub_done(struct vdi_queue *q, struct vdi_req *r);
-struct io_uring_sqe *vdi_get_sqe(struct vdi_queue *q);
-void vdi_q_set_fd(struct vdi_queue *q, struct io_uring_sqe *sqe, int which);
+void vdi_req_complete(struct vdi_queue *q, struct vdi_req *r);
+
+/* Inline, as the two below: each runs once or twice per request, on the
+ * way in and on the way out. */
+static inline void vdi_sub_put(struct vdi_queue *q, struct vdi_sub *s)
+{
+	if (s->iov)
+		free(s->iov);
+	if (s->bounce)
+		free(s->bounce);
+	s->next = q->free_subs;
+	q->free_subs = s;
+}
+
+/* One of the request's SQEs (or its preparation) is done: the last one
+ * completes it. */
+static inline void vdi_req_sub_done(struct vdi_queue *q, struct vdi_req *r)
+{
+	if (--r->inflight == 0)
+		vdi_req_complete(q, r);
+}
+
+/* An SQE of the queue's ring, or NULL when the ring stays full even
+ * after a submission (vdi_get_sqe_full, in queue.c). */
+struct io_uring_sqe *vdi_get_sqe_full(struct vdi_queue *q);
+
+static inline struct io_uring_sqe *vdi_get_sqe(struct vdi_queue *q)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
+
+	return sqe ? sqe : vdi_get_sqe_full(q);
+}
+
+static inline void vdi_q_set_fd(struct vdi_queue *q, struct io_uring_sqe *sqe,
+				int which)
+{
+	vdi_sqe_set_fd(q->img, sqe, which, q->fixed_files);
+}
+
 int vdi_sub_issue(struct vdi_queue *q, struct vdi_sub *s);
 
 /* split.c: prepare a read/write or a write-zeroes request (errors go into

@@ -29,24 +29,17 @@ static int ring_submit(struct vdi_queue *q, const char *fn)
 
 /* ---- pools --------------------------------------------------------------- */
 
+/* A sub from the pool, not cleared: the caller sets every field (each
+ * SQE's sub once, with a compound literal). */
 struct vdi_sub *vdi_sub_get(struct vdi_queue *q)
 {
 	struct vdi_sub *s = q->free_subs;
 
 	if (s)
 		q->free_subs = s->next;
-	else if (!(s = malloc(sizeof(*s))))
-		return NULL;
-	memset(s, 0, sizeof(*s));
+	else
+		s = malloc(sizeof(*s));
 	return s;
-}
-
-void vdi_sub_put(struct vdi_queue *q, struct vdi_sub *s)
-{
-	free(s->iov);
-	free(s->bounce);
-	s->next = q->free_subs;
-	q->free_subs = s;
 }
 
 static void req_put(struct vdi_queue *q, struct vdi_req *r)
@@ -57,7 +50,9 @@ static void req_put(struct vdi_queue *q, struct vdi_req *r)
 	q->free_reqs = r;
 }
 
-static void complete_req(struct vdi_queue *q, struct vdi_req *r)
+/* The request is done: its completion goes on the queue's ring of
+ * completions for vdi_queue_reap, the request back to the pool. */
+void vdi_req_complete(struct vdi_queue *q, struct vdi_req *r)
 {
 	unsigned slot = (q->done_head + q->done_count) % q->depth;
 
@@ -68,34 +63,21 @@ static void complete_req(struct vdi_queue *q, struct vdi_req *r)
 	req_put(q, r);
 }
 
-void vdi_req_sub_done(struct vdi_queue *q, struct vdi_req *r)
-{
-	if (--r->inflight == 0)
-		complete_req(q, r);
-}
-
 /* ---- SQE preparation ------------------------------------------------------ */
 
-struct io_uring_sqe *vdi_get_sqe(struct vdi_queue *q)
+struct io_uring_sqe *vdi_get_sqe_full(struct vdi_queue *q)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
+	struct io_uring_sqe *sqe;
 
-	if (!sqe) {
-		/* The ring is full: submit what it holds.  If the kernel
-		 * refuses it, its requests fail, which makes room too. */
-		ring_submit(q, "vdi_queue_submit");
+	/* The ring is full: submit what it holds.  If the kernel refuses
+	 * it, its requests fail, which makes room too. */
+	ring_submit(q, "vdi_queue_submit");
+	sqe = io_uring_get_sqe(&q->ring);
+	/* A polling kernel thread takes them in its own time. */
+	if (!sqe && (q->ring.flags & IORING_SETUP_SQPOLL) &&
+	    io_uring_sqring_wait(&q->ring) >= 0)
 		sqe = io_uring_get_sqe(&q->ring);
-		/* A polling kernel thread takes them in its own time. */
-		if (!sqe && (q->ring.flags & IORING_SETUP_SQPOLL) &&
-		    io_uring_sqring_wait(&q->ring) >= 0)
-			sqe = io_uring_get_sqe(&q->ring);
-	}
 	return sqe;
-}
-
-void vdi_q_set_fd(struct vdi_queue *q, struct io_uring_sqe *sqe, int which)
-{
-	vdi_sqe_set_fd(q->img, sqe, which, q->fixed_files);
 }
 
 /* Put the (remaining part of the) sub on the ring. */
@@ -287,6 +269,11 @@ static unsigned process_cqes(struct vdi_queue *q)
 	unsigned head, n = 0;
 	int res;
 
+	/* Completions the kernel holds for this thread to post (a ring with
+	 * COOP_TASKRUN): one entry into the kernel posts them, as the
+	 * interrupt did that such rings do without. */
+	if (IO_URING_READ_ONCE(*q->ring.sq.kflags) & IORING_SQ_TASKRUN)
+		io_uring_get_events(&q->ring);
 	io_uring_for_each_cqe(&q->ring, head, cqe) {
 		struct vdi_sub *s = io_uring_cqe_get_data(cqe);
 
@@ -310,12 +297,11 @@ static unsigned process_cqes(struct vdi_queue *q)
 			punch_done(q, s, vdi_fault_filter(VDI_IO_WRITE,
 					s->file_off, NULL, s->len, cqe->res));
 			break;
-		case SUB_READ:
-			data_done(q, s, vdi_fault_filter(VDI_IO_READ,
-					s->file_off, NULL, s->len, cqe->res));
-			break;
-		default:
-			if (s->iov)
+		default: /* data; one call of data_done, which is inlined */
+			if (s->kind == SUB_READ)
+				res = vdi_fault_filter(VDI_IO_READ, s->file_off,
+						       NULL, s->len, cqe->res);
+			else if (s->iov)
 				res = vdi_fault_filter_iov(VDI_IO_WRITE,
 					s->file_off, s->len, s->iov, s->iovcnt,
 					cqe->res);
@@ -440,34 +426,28 @@ static void make_room(struct vdi_queue *q)
 	wait_and_process(q, &dl);
 }
 
-/* Submit what the ring holds until the kernel has taken all of it: after
- * a short count the rest goes again, EINTR is retried, EAGAIN and EBUSY
- * after make_room().  When the kernel refuses for good (another error, or
- * SUBMIT_TRIES passing ones in a row), what it did not take fails with the
- * error through the completion path, so every request still completes
- * once and none waits for an SQE the kernel never saw.  Then the part of a
- * flush's metadata chain that the kernel did take is waited for: the
- * image's metadata must not stay owned by a queue that nobody may reap
- * (a pooled one).  Returns 0 or the error, with a message naming `fn`.
- * Nested (from completions that make_room() handles) it does nothing:
- * the outer call submits what they queue.  Not under the image lock.
- * With `wait_nr` (at most the SQEs on the ring, so that the completions
- * can come), the io_uring_enter that hands the kernel the last of them
- * also waits until that many completions are ready: a submission and a
- * wait in one system call. */
-static int ring_submit_wait(struct vdi_queue *q, const char *fn,
-			    unsigned wait_nr)
+/* One io_uring_enter through the fault seam: see vdi_fault_submit_wait. */
+static int submit_once(struct vdi_queue *q, unsigned wait_nr)
+{
+	int ret = vdi_fault_submit_wait(&q->ring, VDI_RING_QUEUE, wait_nr);
+
+	atomic_fetch_add_explicit(&q->img->stats.enters, 1,
+				  memory_order_relaxed);
+	return ret;
+}
+
+/* ring_submit_wait after a first submission that returned `ret` and did
+ * not hand over everything.  Apart and not inlined, so that the usual case
+ * pays for none of this. */
+static __attribute__((noinline)) int submit_rest(struct vdi_queue *q,
+						 const char *fn,
+						 unsigned wait_nr, int ret)
 {
 	unsigned tries = 0, n;
-	int ret, err = 0;
+	int err = 0;
 
-	if (q->submitting)
-		return 0;
 	q->submitting = true;
-	while (vdi_ring_not_taken(&q->ring)) {
-		ret = vdi_fault_submit_wait(&q->ring, VDI_RING_QUEUE, wait_nr);
-		atomic_fetch_add_explicit(&q->img->stats.enters, 1,
-					  memory_order_relaxed);
+	for (; vdi_ring_not_taken(&q->ring); ret = submit_once(q, wait_nr)) {
 		if (ret > 0) {
 			tries = 0;
 			continue;
@@ -492,6 +472,34 @@ static int ring_submit_wait(struct vdi_queue *q, const char *fn,
 	}
 	q->submitting = false;
 	return err;
+}
+
+/* Submit what the ring holds until the kernel has taken all of it: after
+ * a short count the rest goes again, EINTR is retried, EAGAIN and EBUSY
+ * after make_room().  When the kernel refuses for good (another error, or
+ * SUBMIT_TRIES passing ones in a row), what it did not take fails with the
+ * error through the completion path, so every request still completes
+ * once and none waits for an SQE the kernel never saw.  Then the part of a
+ * flush's metadata chain that the kernel did take is waited for: the
+ * image's metadata must not stay owned by a queue that nobody may reap
+ * (a pooled one).  Returns 0 or the error, with a message naming `fn`.
+ * Nested (from completions that make_room() handles) it does nothing:
+ * the outer call submits what they queue.  Not under the image lock.
+ * With `wait_nr` (at most the SQEs on the ring, so that the completions
+ * can come), the io_uring_enter that hands the kernel the last of them
+ * also waits until that many completions are ready: a submission and a
+ * wait in one system call. */
+static int ring_submit_wait(struct vdi_queue *q, const char *fn,
+			    unsigned wait_nr)
+{
+	int ret;
+
+	if (q->submitting || !vdi_ring_not_taken(&q->ring))
+		return 0;
+	ret = submit_once(q, wait_nr);
+	if (ret > 0 && !vdi_ring_not_taken(&q->ring))
+		return 0; /* the usual case: all taken at once */
+	return submit_rest(q, fn, wait_nr, ret);
 }
 
 /* Wait until this queue has no metadata writes in flight. */
@@ -547,8 +555,7 @@ static void prep_flush(struct vdi_queue *q, struct vdi_req *r)
 		ret = s ? -EBUSY : -ENOMEM;
 		goto out;
 	}
-	s->kind = SUB_FSYNC;
-	s->req = r;
+	*s = (struct vdi_sub){ .kind = SUB_FSYNC, .req = r };
 	io_uring_prep_fsync(sqe, 0, IORING_FSYNC_DATASYNC);
 	vdi_q_set_fd(q, sqe, FD_META);
 	io_uring_sqe_set_data(sqe, s);
@@ -625,6 +632,7 @@ int vdi_queue_create_internal(struct vdi_image *img, unsigned depth,
 	struct io_uring_params p;
 	struct vdi_queue *q;
 	int fds[2] = { img->fd, img->meta_fd };
+	bool coop = true;
 	int ret;
 
 	*out = NULL;
@@ -651,6 +659,12 @@ int vdi_queue_create_internal(struct vdi_image *img, unsigned depth,
 		if (flags & VDI_QUEUE_SQPOLL) {
 			p.flags |= IORING_SETUP_SQPOLL;
 			p.sq_thread_idle = 1000;
+		} else if (coop) {
+			/* Completions wait for this thread's next entry into
+			 * the kernel instead of interrupting it; the flag
+			 * tells process_cqes when that is needed. */
+			p.flags |= IORING_SETUP_COOP_TASKRUN |
+				   IORING_SETUP_TASKRUN_FLAG;
 		}
 		if (flags & VDI_QUEUE_IOPOLL)
 			p.flags |= IORING_SETUP_IOPOLL;
@@ -658,7 +672,10 @@ int vdi_queue_create_internal(struct vdi_image *img, unsigned depth,
 						 &p);
 		if (ret == 0)
 			break;
-		if (flags & VDI_QUEUE_SQPOLL)
+		if (coop && ret == -EINVAL &&
+		    (p.flags & IORING_SETUP_COOP_TASKRUN))
+			coop = false; /* before Linux 5.19 */
+		else if (flags & VDI_QUEUE_SQPOLL)
 			flags &= ~VDI_QUEUE_SQPOLL;
 		else if (flags & VDI_QUEUE_IOPOLL)
 			flags &= ~VDI_QUEUE_IOPOLL;
@@ -790,19 +807,19 @@ static int queue_req(struct vdi_queue *q, enum vdi_op op,
 		q->free_reqs = r->next;
 	else if (!(r = malloc(sizeof(*r))))
 		return vdi_error(-ENOMEM, fn, img->path, "out of memory");
-	memset(r, 0, sizeof(*r));
-	r->tag = tag;
-	r->op = op;
-	r->offset = offset;
-	r->len = len;
-	r->fixed = fixed;
-	r->buf_index = buf_index;
-	r->iovcnt = iovcnt;
-	if (iovcnt <= 1) {
-		if (iovcnt)
-			r->iov_one = iov[0];
-		r->iov = &r->iov_one;
-	} else {
+	*r = (struct vdi_req){
+		.tag = tag,
+		.op = op,
+		.fixed = fixed,
+		.buf_index = buf_index,
+		.offset = offset,
+		.len = len,
+		.iovcnt = iovcnt,
+		.iov = &r->iov_one,
+	};
+	if (iovcnt == 1) {
+		r->iov_one = iov[0];
+	} else if (iovcnt > 1) {
 		r->iov = malloc(sizeof(*iov) * (size_t)iovcnt);
 		if (!r->iov) {
 			r->iov = &r->iov_one;

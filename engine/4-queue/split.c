@@ -134,29 +134,50 @@ static int emit_data(struct vdi_queue *q, struct vdi_req *r, enum sub_kind k,
 		     uint32_t nblocks, bool publish, struct vdi_image *src)
 {
 	struct vdi_image *img = q->img;
-	struct slice_arg sl = { NULL, 0, img->dio_align, true };
+	unsigned a = img->dio_align;
+	struct slice_arg sl = { NULL, 1, a, true };
 	struct vdi_sub *s = vdi_sub_get(q);
+	unsigned char *one = NULL; /* the bytes, when in one piece */
 	int ret;
 
 	if (!s)
 		return -ENOMEM;
-	s->req = r;
-	s->kind = k;
-	s->publish = publish;
-	s->src = src == img ? NULL : src;
-	s->vb = vb;
-	s->nblocks = nblocks;
-	s->req_pos = pos;
-	s->user_len = n;
-	s->file_off = off;
-	s->len = n;
+	*s = (struct vdi_sub){
+		.req = r,
+		.kind = k,
+		.publish = publish,
+		.vb = vb,
+		.nblocks = nblocks,
+		.file_off = off,
+		.len = n,
+		.src = src == img ? NULL : src,
+		.req_pos = pos,
+		.user_len = n,
+	};
 
-	if (!r->fixed)
+	/* One buffer (the usual case): the bytes are at pos in it, no walk
+	 * of the iovec needed.  A registered buffer is checked at its base,
+	 * as the kernel does. */
+	if (r->fixed) {
+		one = (unsigned char *)r->iov[0].iov_base + pos;
+		sl.aligned = (uintptr_t)r->iov[0].iov_base % a == 0;
+	} else if (r->iovcnt == 1) {
+		one = (unsigned char *)r->iov[0].iov_base + pos;
+		sl.aligned = (uintptr_t)one % a == 0 && n % a == 0;
+	} else {
+		sl.count = 0;
 		iov_walk(r, pos, n, slice_piece, &sl);
+		if (sl.count == 1) {
+			struct slice_arg first = { NULL, 0, 1, true };
+			struct iovec v;
+
+			first.out = &v;
+			iov_walk(r, pos, n, slice_piece, &first);
+			one = v.iov_base;
+		}
+	}
 	if ((img->flags & VDI_OPEN_DIRECT) &&
-	    (off % img->dio_align || n % img->dio_align || !sl.aligned ||
-	     (r->fixed && (uintptr_t)r->iov[0].iov_base % img->dio_align))) {
-		unsigned a = img->dio_align;
+	    (off % a || n % a || !sl.aligned)) {
 		uint64_t lo = off / a * a, hi = (off + n + a - 1) / a * a;
 		void *b;
 
@@ -178,14 +199,8 @@ static int emit_data(struct vdi_queue *q, struct vdi_req *r, enum sub_kind k,
 		s->buf = s->bounce;
 		s->file_off = lo;
 		s->len = hi - lo;
-	} else if (r->fixed || sl.count == 1) {
-		/* One piece: find its address. */
-		struct slice_arg one = { NULL, 0, 1, true };
-		struct iovec v;
-
-		one.out = &v;
-		iov_walk(r, pos, n, slice_piece, &one);
-		s->buf = v.iov_base;
+	} else if (one) {
+		s->buf = one;
 	} else {
 		s->iov = malloc(sizeof(*s->iov) * (size_t)sl.count);
 		if (!s->iov) {
@@ -235,9 +250,38 @@ static int run_flush(struct vdi_queue *q, struct vdi_req *r, struct run *run)
 	return ret;
 }
 
+/* The common request: inside one block that has its own slot in this
+ * image, nothing pending, not shared, not past the end of the file.  It is
+ * one SQE at the slot, as the walk of prep_blocks would make it, without
+ * the walk.  Returns 1 when the request is not of that kind (nothing done),
+ * else emit_data's result. */
+static int prep_one_block(struct vdi_queue *q, struct vdi_req *r)
+{
+	struct vdi_image *img = q->img;
+	uint64_t bs = img->hdr.block_size;
+	uint32_t vb = (uint32_t)(r->offset >> img->block_shift);
+	uint64_t in_block = r->offset & (bs - 1);
+	uint32_t e;
+
+	if (in_block + r->len > bs || r->len == 0)
+		return 1;
+	e = vdi_map_get(img, vb);
+	if (!vdi_entry_is_data(e) || vdi_entry_is_bad(img, e) ||
+	    vdi_is_pending(img, vb) ||
+	    (r->op == OP_WRITE && vdi_is_shared(img, vb)))
+		return 1;
+	return emit_data(q, r, r->op == OP_READ ? SUB_READ : SUB_WRITE, 0,
+			 r->len,
+			 vdi_slot_offset(img, e) + img->hdr.block_extra +
+				 in_block,
+			 vb, 1, r->op == OP_WRITE && e >= img->next_free_open,
+			 img);
+}
+
 /* Split a read or write at block boundaries and merge what the file holds
- * contiguously.  Errors go into r->err; the SQEs already made still run. */
-void vdi_prep_rw(struct vdi_queue *q, struct vdi_req *r)
+ * contiguously: the general case of vdi_prep_rw.  Not inlined: its frame
+ * would cost the common case (prep_one_block) more than the call. */
+static __attribute__((noinline)) int prep_blocks(struct vdi_queue *q, struct vdi_req *r)
 {
 	struct vdi_image *img = q->img;
 	uint64_t bs = img->hdr.block_size;
@@ -245,7 +289,6 @@ void vdi_prep_rw(struct vdi_queue *q, struct vdi_req *r)
 	size_t pos = 0;
 	int ret = 0;
 
-	r->inflight = 1; /* held while preparing */
 	while (pos < r->len) {
 		uint64_t voff = r->offset + pos;
 		uint32_t vb = (uint32_t)(voff >> img->block_shift);
@@ -331,6 +374,19 @@ void vdi_prep_rw(struct vdi_queue *q, struct vdi_req *r)
 	}
 	if (ret == 0)
 		ret = run_flush(q, r, &run);
+	return ret;
+}
+
+/* Prepare a read or write.  Errors go into r->err; the SQEs already made
+ * still run. */
+void vdi_prep_rw(struct vdi_queue *q, struct vdi_req *r)
+{
+	int ret;
+
+	r->inflight = 1; /* held while preparing */
+	ret = prep_one_block(q, r);
+	if (ret == 1)
+		ret = prep_blocks(q, r);
 	if (ret < 0 && !r->err)
 		r->err = ret;
 	vdi_req_sub_done(q, r);
@@ -354,12 +410,14 @@ static int emit_punch(struct vdi_queue *q, struct vdi_req *r, uint32_t vb,
 		vdi_sub_put(q, s);
 		return -EBUSY;
 	}
-	s->kind = SUB_PUNCH;
-	s->req = r;
-	s->vb = vb;
-	s->nblocks = 1;
-	s->file_off = vdi_slot_offset(q->img, index);
-	s->len = q->img->slot_size;
+	*s = (struct vdi_sub){
+		.kind = SUB_PUNCH,
+		.req = r,
+		.vb = vb,
+		.nblocks = 1,
+		.file_off = vdi_slot_offset(q->img, index),
+		.len = q->img->slot_size,
+	};
 	io_uring_prep_fallocate(sqe, 0,
 				FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 				s->file_off, s->len);
