@@ -26,15 +26,19 @@ refused() {
 
 # make_image NAME FORMAT [qemu-img create options...]
 formats=()
+# (Three tries: on a busy machine, LUKS's key-derivation timing in
+# qemu-img fails now and then with "Unable to get accurate CPU usage".)
 make_image() {
-	local name=$1 fmt=$2
+	local name=$1 fmt=$2 try
 	shift 2
-	if "$QEMU_IMG" create -q -f "$fmt" "$@" "$T/$name" 4M >"$T/mk.err" 2>&1
-	then
-		formats+=("$name:$fmt")
-	else
-		echo "# skip $name: qemu-img create -f $fmt failed: $(head -1 "$T/mk.err")"
-	fi
+	for try in 1 2 3; do
+		if "$QEMU_IMG" create -q -f "$fmt" "$@" "$T/$name" 4M \
+			>"$T/mk.err" 2>&1; then
+			formats+=("$name:$fmt")
+			return
+		fi
+	done
+	echo "# skip $name: qemu-img create -f $fmt failed: $(head -1 "$T/mk.err")"
 }
 make_image q.qcow2 qcow2
 make_image q1.qcow qcow
