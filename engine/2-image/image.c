@@ -501,18 +501,28 @@ static void wait_prepared(struct vdi_image *img, uint32_t vb, uint64_t index)
 	}
 }
 
-/* Make physical block `index` ready for a write to block `vb`: zeros
- * where the layout needs them (see `zero_fill`), then the parents' data
- * for a partial write.  A whole-block write (`full`) needs no zeros: its
- * own data covers the slot, and the file-system blocks it shares with its
- * neighbours take unaligned writes as on any image in this layout (ext4
- * orders them itself).  Without the lock.  The zeros only make later
- * writes fast: if they fail, the slot still reads as zeros, and the data
- * write that follows meets the error itself. */
+/* Zeros over a new slot pay for a first write shorter than this, and
+ * cost more than they save for longer ones (see prepare_slot). */
+#define FILL_BELOW ((uint64_t)16 << 10)
+
+/* Make physical block `index` ready for a write of `len` bytes into block
+ * `vb`: zeros where the layout needs them (see `zero_fill`), then the
+ * parents' data for a partial write (`copy`).  The zeros turn every later
+ * write into the slot into an overwrite, which ext4 runs without waiting;
+ * without them, a write that is not aligned to the file system's blocks
+ * and lands on blocks never written waits under ext4's exclusive inode
+ * lock.  That wait costs per write, the zeros per slot: measured on new
+ * `qemu-img create` images, random writes at QD16 ran 2.6x faster with
+ * the zeros at 4 KiB, about even at 16 KiB, 2.8x slower at 64 KiB and 2.2x
+ * at 256 KiB (docs/benchmarks.md, "How much to fill").  So the slot is
+ * filled only for a first write shorter than FILL_BELOW, never for a
+ * whole-block one (its own data covers the slot).  Without the lock.  The
+ * zeros only make later writes fast: if they fail, the slot still reads
+ * as zeros, and the data write that follows meets the error itself. */
 static int prepare_slot(struct vdi_image *img, uint32_t vb, uint64_t index,
-			bool full, bool copy)
+			uint64_t len, bool copy)
 {
-	if (img->zero_fill && !full) {
+	if (img->zero_fill && len < FILL_BELOW) {
 		uint64_t a = img->zero_fill, start = vdi_slot_offset(img, index);
 		uint64_t end = start + img->slot_size;
 		uint64_t from = (start + a - 1) / a * a;
@@ -524,9 +534,10 @@ static int prepare_slot(struct vdi_image *img, uint32_t vb, uint64_t index,
 	return copy ? vdi_chain_copy_up(img, vb, index) : 0;
 }
 
-int vdi_image_alloc(struct vdi_image *img, uint32_t vb, bool full,
+int vdi_image_alloc(struct vdi_image *img, uint32_t vb, uint64_t len,
 		    uint32_t *index)
 {
+	bool full = len >= img->hdr.block_size;
 	struct vdi_prep prep = { .vb = vb };
 	bool copy = false, listed = false;
 	uint32_t e;
@@ -576,7 +587,7 @@ int vdi_image_alloc(struct vdi_image *img, uint32_t vb, bool full,
 		img->preparing = &prep;
 		listed = true;
 		pthread_mutex_unlock(&img->lock);
-		ret = prepare_slot(img, vb, *index, full, copy);
+		ret = prepare_slot(img, vb, *index, len, copy);
 		pthread_mutex_lock(&img->lock);
 		/* The previous slot's fill reaches into this one.  This node
 		 * stays listed meanwhile, so that requests for the block keep

@@ -192,10 +192,11 @@ static inline uint64_t vdi_slot_offset(const struct vdi_image *img,
 }
 
 /* Allocate a physical block for virtual block `vb` if it has none; returns
- * its index in *index.  In a differencing image, unless the caller will
- * write the whole block (`full`), the block's data is copied up from the
- * parent chain first.  Takes the lock. */
-int vdi_image_alloc(struct vdi_image *img, uint32_t vb, bool full,
+ * its index in *index.  `len` is how much of the block the caller's
+ * write covers.  In a differencing image, unless that is the whole block,
+ * the block's data is copied up from the parent chain first.  Takes the
+ * lock. */
+int vdi_image_alloc(struct vdi_image *img, uint32_t vb, uint64_t len,
 		    uint32_t *index);
 
 /* Before the first write through this handle: a new modification UUID, as

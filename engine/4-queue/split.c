@@ -340,7 +340,7 @@ static __attribute__((noinline)) int prep_blocks(struct vdi_queue *q, struct vdi
 			kind = RUN_ZERO;
 		} else {
 			if (!vdi_entry_is_data(e)) {
-				ret = vdi_image_alloc(img, vb, n == bs, &e);
+				ret = vdi_image_alloc(img, vb, n, &e);
 				if (ret < 0)
 					break;
 			} else if (n != bs && vdi_is_pending(img, vb)) {
@@ -480,7 +480,7 @@ void vdi_prep_zero(struct vdi_queue *q, struct vdi_req *r)
 			if (e != VDI_BMAP_FREE || !img->parent ||
 			    !vdi_entry_is_data((vdi_chain_resolve(img, vb, &pe), pe)))
 				continue;
-			ret = vdi_image_alloc(img, vb, false, &e);
+			ret = vdi_image_alloc(img, vb, n, &e);
 			if (ret < 0)
 				break;
 		} else if (vdi_is_pending(img, vb)) {

@@ -629,7 +629,8 @@ Test(interop, qemu_layout_fill_keeps_the_previous_slot)
 /* Whole-block writes into new slots of QEMU's layout take no fill (their
  * data covers the slot) and go out as they are: two blocks written by one
  * request are one run in the file, so one data SQE and no synchronous
- * write; the data reads back, here and in QEMU. */
+ * write; the data reads back, here and in QEMU.  A first write of 16 KiB
+ * or more takes no fill either, a shorter one does. */
 Test(interop, qemu_layout_whole_block_writes_go_out_whole)
 {
 	const char *p = tpath("fill3.vdi"), *raw = tpath("fill3.raw");
@@ -666,6 +667,19 @@ Test(interop, qemu_layout_whole_block_writes_go_out_whole)
 	cr_assert_eq(vdi_pwrite(img, w + MiB + 8192, 4096, 3 * MiB + 8192), 4096);
 	cr_assert_eq(vdi_pread(img, got, 2 * MiB, 2 * MiB), (ssize_t)(2 * MiB));
 	cr_assert_eq(memcmp(got, w, 2 * MiB), 0, "blocks 2 and 3 read back wrong");
+	/* The first write into a new slot decides the zeros: 64 KiB into
+	 * block 5 takes none (the zeros would cost more than they save),
+	 * 4 KiB into block 6 fills the slot. */
+	vdi_fault_set(&count_sync_hook);
+	pattern(got, 65536, 73);
+	cr_assert_eq(vdi_pwrite(img, got, 65536, 5 * MiB + 4096), 65536);
+	cr_assert_eq(atomic_load(&sync_writes), 0,
+		     "a first write of 64 KiB into a new slot filled it");
+	cr_assert_eq(vdi_pwrite(img, got, 4096, 6 * MiB + 4096), 4096);
+	cr_assert_eq(atomic_load(&sync_writes), 1,
+		     "%d fills for a first write of 4 KiB into a new slot",
+		     atomic_load(&sync_writes));
+	vdi_fault_set(NULL);
 	cr_assert_eq(vdi_close(img), 0, "%s", vdi_errmsg());
 	cr_assert_eq(sh("qemu-img check -q %s", p), 0);
 	cr_assert_eq(sh("qemu-img convert -O raw %s %s", p, raw), 0);
@@ -673,6 +687,11 @@ Test(interop, qemu_layout_whole_block_writes_go_out_whole)
 	cr_assert_eq(vdi_open(p, VDI_OPEN_RDONLY, &img), 0);
 	cr_assert_eq(vdi_pread(img, got, 2 * MiB, 2 * MiB), (ssize_t)(2 * MiB));
 	cr_assert_eq(memcmp(got, w, 2 * MiB), 0, "blocks 2 and 3 after reopening");
+	pattern(w, 65536, 73);
+	cr_assert_eq(vdi_pread(img, got, 65536, 5 * MiB + 4096), 65536);
+	cr_assert_eq(memcmp(got, w, 65536), 0, "block 5's 64 KiB after reopening");
+	cr_assert_eq(vdi_pread(img, got, 4096, 6 * MiB + 4096), 4096);
+	cr_assert_eq(memcmp(got, w, 4096), 0, "block 6's 4 KiB after reopening");
 	vdi_close(img);
 	free(w);
 	free(got);
