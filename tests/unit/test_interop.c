@@ -460,6 +460,20 @@ static void *write_block0(void *arg)
 				  (ssize_t)sizeof(buf));
 }
 
+/* Close `img` (at `p`), have QEMU check it and read it into `raw`, which
+ * must match what libvdi reads; return the image opened again, read-only. */
+static struct vdi_image *close_and_check_with_qemu(struct vdi_image *img,
+						   const char *p,
+						   const char *raw)
+{
+	cr_assert_eq(vdi_close(img), 0, "%s", vdi_errmsg());
+	cr_assert_eq(sh("qemu-img check -q %s", p), 0);
+	cr_assert_eq(sh("qemu-img convert -O raw %s %s", p, raw), 0);
+	assert_same_as_raw(p, raw);
+	cr_assert_eq(vdi_open(p, VDI_OPEN_RDONLY, &img), 0, "%s", vdi_errmsg());
+	return img;
+}
+
 /* A new image in QEMU's layout, opened with O_DIRECT, and a thread whose
  * write into block 0 is in slot 0's fill, which the seam holds back. */
 static struct vdi_image *slow_fill_of_slot0(const char *p, pthread_t *th)
@@ -559,11 +573,7 @@ Test(interop, qemu_layout_whole_block_write_waits_for_the_previous_fill)
 	pthread_join(th, &ok);
 	cr_assert(ok, "the write to block 0 failed");
 	vdi_fault_set(NULL);
-	cr_assert_eq(vdi_close(img), 0, "%s", vdi_errmsg());
-	cr_assert_eq(sh("qemu-img check -q %s", p), 0);
-	cr_assert_eq(sh("qemu-img convert -O raw %s %s", p, raw), 0);
-	assert_same_as_raw(p, raw);
-	cr_assert_eq(vdi_open(p, VDI_OPEN_RDONLY, &img), 0);
+	img = close_and_check_with_qemu(img, p, raw);
 	cr_assert_eq(vdi_pread(img, got, MiB, MiB), (ssize_t)MiB);
 	cr_assert_eq(memcmp(got, w, MiB), 0, "block 1 reads back wrong");
 	pattern(a, sizeof(a), 50);
@@ -614,11 +624,7 @@ Test(interop, qemu_layout_fill_keeps_the_previous_slot)
 	cr_assert_eq(vdi_pread(img, got, sizeof(got), MiB - sizeof(a)), (ssize_t)sizeof(got));
 	cr_assert_eq(memcmp(got, a, sizeof(a)), 0,
 		     "the end of slot 0 changed when slot 1 was filled");
-	cr_assert_eq(vdi_close(img), 0, "%s", vdi_errmsg());
-	cr_assert_eq(sh("qemu-img check -q %s", p), 0);
-	cr_assert_eq(sh("qemu-img convert -O raw %s %s", p, raw), 0);
-	assert_same_as_raw(p, raw);
-	cr_assert_eq(vdi_open(p, VDI_OPEN_RDONLY, &img), 0);
+	img = close_and_check_with_qemu(img, p, raw);
 	cr_assert_eq(vdi_pread(img, got, sizeof(got), MiB - sizeof(a)), (ssize_t)sizeof(got));
 	cr_assert_eq(memcmp(got, a, sizeof(a)), 0, "block 0's end after reopening");
 	cr_assert_eq(vdi_pread(img, got, sizeof(got), 5 * MiB), (ssize_t)sizeof(got));
@@ -680,11 +686,7 @@ Test(interop, qemu_layout_whole_block_writes_go_out_whole)
 		     "%d fills for a first write of 4 KiB into a new slot",
 		     atomic_load(&sync_writes));
 	vdi_fault_set(NULL);
-	cr_assert_eq(vdi_close(img), 0, "%s", vdi_errmsg());
-	cr_assert_eq(sh("qemu-img check -q %s", p), 0);
-	cr_assert_eq(sh("qemu-img convert -O raw %s %s", p, raw), 0);
-	assert_same_as_raw(p, raw);
-	cr_assert_eq(vdi_open(p, VDI_OPEN_RDONLY, &img), 0);
+	img = close_and_check_with_qemu(img, p, raw);
 	cr_assert_eq(vdi_pread(img, got, 2 * MiB, 2 * MiB), (ssize_t)(2 * MiB));
 	cr_assert_eq(memcmp(got, w, 2 * MiB), 0, "blocks 2 and 3 after reopening");
 	pattern(w, 65536, 73);
