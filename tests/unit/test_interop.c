@@ -460,6 +460,26 @@ static void *write_block0(void *arg)
 				  (ssize_t)sizeof(buf));
 }
 
+/* A new 8 MiB image made by qemu-img (QEMU's layout: the data area is not
+ * on a 4 KiB boundary) at `p`, opened with O_DIRECT. */
+static struct vdi_image *open_qemu_layout(const char *p)
+{
+	struct vdi_image *img;
+	uint32_t data;
+	int ret;
+
+	need_qemu();
+	unlink(p);
+	cr_assert_eq(sh("qemu-img create -q -f vdi %s 8M", p), 0);
+	data = peek32(p, 0x158);
+	cr_assert_neq(data % 4096, 0, "qemu-img put the data area at %u", data);
+	ret = vdi_open(p, VDI_OPEN_DIRECT, &img);
+	if (ret == -EINVAL)
+		cr_skip_test("this file system refuses O_DIRECT");
+	cr_assert_eq(ret, 0, "%s", vdi_errmsg());
+	return img;
+}
+
 /* Close `img` (at `p`), have QEMU check it and read it into `raw`, which
  * must match what libvdi reads; return the image opened again, read-only. */
 static struct vdi_image *close_and_check_with_qemu(struct vdi_image *img,
@@ -478,20 +498,9 @@ static struct vdi_image *close_and_check_with_qemu(struct vdi_image *img,
  * write into block 0 is in slot 0's fill, which the seam holds back. */
 static struct vdi_image *slow_fill_of_slot0(const char *p, pthread_t *th)
 {
-	struct vdi_image *img;
-	uint32_t data;
-	int ret;
+	struct vdi_image *img = open_qemu_layout(p);
 
-	need_qemu();
-	unlink(p);
-	cr_assert_eq(sh("qemu-img create -q -f vdi %s 8M", p), 0);
-	data = peek32(p, 0x158);
-	cr_assert_neq(data % 4096, 0, "qemu-img put the data area at %u", data);
-	fill_slot0 = data + 4096;
-	ret = vdi_open(p, VDI_OPEN_DIRECT, &img);
-	if (ret == -EINVAL)
-		cr_skip_test("this file system refuses O_DIRECT");
-	cr_assert_eq(ret, 0, "%s", vdi_errmsg());
+	fill_slot0 = peek32(p, 0x158) + 4096;
 	vdi_fault_set(&slow_fill_hook);
 	cr_assert_eq(pthread_create(th, NULL, write_block0, img), 0);
 	for (int i = 0; i < 5000 && !atomic_load(&fill_started); i++)
@@ -605,16 +614,8 @@ Test(interop, qemu_layout_fill_keeps_the_previous_slot)
 {
 	const char *p = tpath("fill2.vdi"), *raw = tpath("fill2.raw");
 	unsigned char a[4096], b[4096], got[4096];
-	struct vdi_image *img;
-	int ret;
+	struct vdi_image *img = open_qemu_layout(p);
 
-	need_qemu();
-	unlink(p);
-	cr_assert_eq(sh("qemu-img create -q -f vdi %s 8M", p), 0);
-	ret = vdi_open(p, VDI_OPEN_DIRECT, &img);
-	if (ret == -EINVAL)
-		cr_skip_test("this file system refuses O_DIRECT");
-	cr_assert_eq(ret, 0, "%s", vdi_errmsg());
 	pattern(a, sizeof(a), 60);
 	pattern(b, sizeof(b), 61);
 	/* The last 4 KiB of block 0 (slot 0), then the first of block 1
@@ -642,16 +643,8 @@ Test(interop, qemu_layout_whole_block_writes_go_out_whole)
 	const char *p = tpath("fill3.vdi"), *raw = tpath("fill3.raw");
 	unsigned char *w = malloc(2 * MiB), *got = malloc(2 * MiB);
 	struct vdi_stats st0, st1;
-	struct vdi_image *img;
-	int ret;
+	struct vdi_image *img = open_qemu_layout(p);
 
-	need_qemu();
-	unlink(p);
-	cr_assert_eq(sh("qemu-img create -q -f vdi %s 8M", p), 0);
-	ret = vdi_open(p, VDI_OPEN_DIRECT, &img);
-	if (ret == -EINVAL)
-		cr_skip_test("this file system refuses O_DIRECT");
-	cr_assert_eq(ret, 0, "%s", vdi_errmsg());
 	vdi_fault_set(&count_sync_hook);
 	pattern(w, 2 * MiB, 70);
 	vdi_get_stats(img, &st0);
