@@ -33,6 +33,7 @@ struct vdi_sub {
 	int iovcnt;
 	struct vdi_image *src; /* a parent whose file is read; NULL: own */
 	unsigned char *bounce; /* O_DIRECT bounce buffer (owned) */
+	size_t bounce_size;   /* its size, for the queue's reuse (4-queue) */
 	size_t bounce_skip;   /* where the caller's bytes start in it */
 	size_t req_pos;       /* where this SQE's bytes start in the request */
 	size_t user_len;      /* the caller's bytes in this SQE */

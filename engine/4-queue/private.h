@@ -56,11 +56,21 @@ struct vdi_queue {
 
 	struct vdi_completion *done; /* ring of `depth` completions */
 	unsigned done_head, done_count;
+
+	/* Bounce buffers of finished SQEs, kept for the next ones: a new
+	 * buffer of a megabyte costs a page fault per page (queue.c). */
+	struct vdi_bounce {
+		void *p;
+		size_t size;
+	} bounces[8];
+	unsigned nbounces;
 };
 
 /* queue.c, for split.c: subs and requests, SQEs. */
 struct vdi_sub *vdi_sub_get(struct vdi_queue *q);
 void vdi_req_complete(struct vdi_queue *q, struct vdi_req *r);
+void *vdi_bounce_get(struct vdi_queue *q, size_t len, size_t *size);
+void vdi_bounce_put(struct vdi_queue *q, void *p, size_t size);
 
 /* Inline, as the two below: each runs once or twice per request, on the
  * way in and on the way out. */
@@ -69,7 +79,7 @@ static inline void vdi_sub_put(struct vdi_queue *q, struct vdi_sub *s)
 	if (s->iov)
 		free(s->iov);
 	if (s->bounce)
-		free(s->bounce);
+		vdi_bounce_put(q, s->bounce, s->bounce_size);
 	s->next = q->free_subs;
 	q->free_subs = s;
 }

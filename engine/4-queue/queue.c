@@ -42,6 +42,56 @@ struct vdi_sub *vdi_sub_get(struct vdi_queue *q)
 	return s;
 }
 
+/* Buffers up to this size are kept, at most BOUNCE_KEEP_BYTES in all:
+ * enough for a 1 MiB request at any alignment per request in flight of a
+ * queue at depth 8, or one per nbdkit thread. */
+#define BOUNCE_ROUND (64u << 10)
+#define BOUNCE_KEEP_MAX ((4u << 20) + BOUNCE_ROUND)
+#define BOUNCE_KEEP_BYTES (10u << 20)
+#define BOUNCE_KEEP (sizeof(((struct vdi_queue *)0)->bounces) / \
+		     sizeof(((struct vdi_queue *)0)->bounces[0]))
+
+/* An O_DIRECT-aligned buffer of at least len bytes, not cleared: the
+ * smallest kept one that fits, or a new one.  *size is its real size. */
+void *vdi_bounce_get(struct vdi_queue *q, size_t len, size_t *size)
+{
+	unsigned i, best = q->nbounces;
+	size_t align = q->img->dio_align < 4096 ? 4096 : q->img->dio_align;
+	void *p;
+
+	for (i = 0; i < q->nbounces; i++)
+		if (q->bounces[i].size >= len &&
+		    (best == q->nbounces ||
+		     q->bounces[i].size < q->bounces[best].size))
+			best = i;
+	if (best < q->nbounces) {
+		p = q->bounces[best].p;
+		*size = q->bounces[best].size;
+		q->bounces[best] = q->bounces[--q->nbounces];
+		return p;
+	}
+	len = (len + BOUNCE_ROUND - 1) / BOUNCE_ROUND * BOUNCE_ROUND;
+	if (posix_memalign(&p, align, len))
+		return NULL;
+	*size = len;
+	return p;
+}
+
+void vdi_bounce_put(struct vdi_queue *q, void *p, size_t size)
+{
+	size_t kept = size;
+	unsigned i;
+
+	for (i = 0; i < q->nbounces; i++)
+		kept += q->bounces[i].size;
+	if (q->nbounces == BOUNCE_KEEP || size > BOUNCE_KEEP_MAX ||
+	    kept > BOUNCE_KEEP_BYTES) {
+		free(p);
+		return;
+	}
+	q->bounces[q->nbounces++] = (struct vdi_bounce){ p, size };
+}
+
 static void req_put(struct vdi_queue *q, struct vdi_req *r)
 {
 	if (r->iov != &r->iov_one)
@@ -749,6 +799,8 @@ void vdi_queue_destroy(struct vdi_queue *q)
 		q->free_subs = s->next;
 		free(s);
 	}
+	while (q->nbounces)
+		free(q->bounces[--q->nbounces].p);
 	if (!q->internal) {
 		pthread_mutex_lock(&img->lock);
 		img->live_queues--;

@@ -118,12 +118,14 @@ static int bounce_fill_edges(struct vdi_queue *q, struct vdi_sub *s,
 		n = pread(q->img->fd, s->bounce, a, (off_t)lo);
 		if (n < 0)
 			return -errno;
+		memset(s->bounce + n, 0, a - (size_t)n); /* past the end */
 	}
 	if (end != hi && (hi - a != lo || start == lo)) {
 		n = pread(q->img->fd, s->bounce + (hi - lo - a), a,
 			  (off_t)(hi - a));
 		if (n < 0)
 			return -errno;
+		memset(s->bounce + (hi - lo - a) + n, 0, a - (size_t)n);
 	}
 	return 0;
 }
@@ -179,15 +181,16 @@ static int emit_data(struct vdi_queue *q, struct vdi_req *r, enum sub_kind k,
 	if ((img->flags & VDI_OPEN_DIRECT) &&
 	    (off % a || n % a || !sl.aligned)) {
 		uint64_t lo = off / a * a, hi = (off + n + a - 1) / a * a;
-		void *b;
+		void *b = vdi_bounce_get(q, hi - lo, &s->bounce_size);
 
-		if (posix_memalign(&b, a < 4096 ? 4096 : a, hi - lo)) {
+		if (!b) {
 			vdi_sub_put(q, s);
 			return -ENOMEM;
 		}
+		/* Not cleared: a read fills it (zeros past the end of the
+		 * file, in data_done), a write's edges come from the file. */
 		s->bounce = b;
 		s->bounce_skip = off - lo;
-		memset(b, 0, hi - lo);
 		if (k == SUB_WRITE) {
 			ret = bounce_fill_edges(q, s, lo, hi, off, off + n);
 			if (ret < 0) {

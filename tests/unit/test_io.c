@@ -87,6 +87,63 @@ static void roundtrip(unsigned flags)
 Test(io, roundtrip_buffered) { roundtrip(0); }
 Test(io, roundtrip_direct) { roundtrip(VDI_OPEN_DIRECT); }
 
+/* O_DIRECT with the caller's buffers not aligned: each SQE goes through a
+ * bounce buffer, and the queue keeps those buffers for the next SQEs
+ * without clearing them.  A later, smaller write into a new block at the
+ * end of the file (its edges read from past the end) and reads of every
+ * size must see the model's bytes, never an earlier request's. */
+Test(io, direct_bounce_buffers_hold_nothing_stale)
+{
+	struct vdi_image *img = mk("bb.vdi", 8 * MiB, VDI_OPEN_DIRECT);
+	unsigned char *w = malloc(2 * MiB + 1), *r = malloc(8 * MiB + 1);
+	unsigned char *model = calloc(1, 8 * MiB);
+	const struct { uint64_t off; size_t len; } ops[] = {
+		{ 5, MiB + 3000 },        /* fills a large bounce buffer */
+		{ 2 * MiB + 100, 200 },   /* new block at the end of the file */
+		{ 3 * MiB + 4000, 300 },  /* again, across a 4 KiB boundary */
+		{ 6 * MiB - 7, 14 },      /* across a block boundary, new slots */
+		{ 100, 50 },              /* into a written block */
+	};
+	struct vdi_queue *q;
+	struct vdi_completion comp;
+	size_t i, len;
+
+	cr_assert_eq(vdi_queue_create(img, 4, 0, &q), 0, "%s", vdi_errmsg());
+	for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+		pattern(w + 1, ops[i].len, i + 11);
+		cr_assert_eq(vdi_queue_write(q, w + 1, ops[i].len, ops[i].off,
+					     NULL), 0);
+		cr_assert_eq(vdi_queue_submit(q), 1);
+		cr_assert_eq(vdi_queue_reap(q, &comp, 1, 1, NULL), 1);
+		cr_assert_eq(comp.res, (int64_t)ops[i].len, "write %zu: %s", i,
+			     vdi_errmsg());
+		memcpy(model + ops[i].off, w + 1, ops[i].len);
+		/* A read of the written block dirties the kept buffers
+		 * with data before the next write takes one. */
+		memset(r, 0xA5, 8 * MiB + 1);
+		len = ops[i].len + 2000 < MiB ? ops[i].len + 2000 : MiB;
+		cr_assert_eq(vdi_queue_read(q, r + 1, len, ops[i].off / 2,
+					    NULL), 0);
+		cr_assert_eq(vdi_queue_submit(q), 1);
+		cr_assert_eq(vdi_queue_reap(q, &comp, 1, 1, NULL), 1);
+		cr_assert_eq(comp.res, (int64_t)len);
+		cr_assert_eq(memcmp(r + 1, model + ops[i].off / 2, len), 0,
+			     "read after write %zu", i);
+	}
+	cr_assert_eq(vdi_queue_read(q, r + 1, 8 * MiB, 0, NULL), 0);
+	cr_assert_eq(vdi_queue_submit(q), 1);
+	cr_assert_eq(vdi_queue_reap(q, &comp, 1, 1, NULL), 1);
+	cr_assert_eq(comp.res, (int64_t)(8 * MiB));
+	for (i = 0; i < 8 * MiB; i++)
+		cr_assert_eq(r[i + 1], model[i], "byte %zu: %#x, not %#x", i,
+			     r[i + 1], model[i]);
+	vdi_queue_destroy(q);
+	cr_assert_eq(vdi_close(img), 0);
+	free(w);
+	free(r);
+	free(model);
+}
+
 Test(io, vectored)
 {
 	struct vdi_image *img = mk("v.vdi", 4 * MiB, 0);
