@@ -340,6 +340,10 @@ static int vdi_fio_open_file(struct thread_data *td, struct fio_file *f)
 		goto out_put;
 	}
 
+	/* The job's thread makes every call on its queue, unless fio hands
+	 * submissions to its own workers (io_submit_mode=offload). */
+	if (td->o.io_submit_mode != IO_MODE_OFFLOAD)
+		qflags |= VDI_QUEUE_ONE_THREAD;
 	if (o->sqpoll)
 		qflags |= VDI_QUEUE_SQPOLL;
 	if (o->iopoll) {

@@ -512,9 +512,15 @@ static __attribute__((noinline)) int submit_rest(struct vdi_queue *q,
 		}
 		n = fail_not_taken(q, ret);
 		err = vdi_error(ret, fn, q->img->path,
-				"io_uring_submit: %s (%u SQEs not submitted; "
+				"io_uring_submit: %s%s (%u SQEs not submitted; "
 				"their requests complete with this error)",
-				strerror(-ret), n);
+				strerror(-ret),
+				ret == -EEXIST &&
+						(q->flags & VDI_QUEUE_ONE_THREAD)
+					? ": the queue was made with "
+					  "VDI_QUEUE_ONE_THREAD by another thread"
+					: "",
+				n);
 		tries = 0;
 		while (q->meta_inflight)
 			if (wait_and_process(q, NULL) < 0)
@@ -715,6 +721,11 @@ int vdi_queue_create_internal(struct vdi_image *img, unsigned depth,
 			 * tells process_cqes when that is needed. */
 			p.flags |= IORING_SETUP_COOP_TASKRUN |
 				   IORING_SETUP_TASKRUN_FLAG;
+			/* With one thread promised: only when it waits or
+			 * reaps (io_uring_get_events, in process_cqes). */
+			if (flags & VDI_QUEUE_ONE_THREAD)
+				p.flags |= IORING_SETUP_SINGLE_ISSUER |
+					   IORING_SETUP_DEFER_TASKRUN;
 		}
 		if (flags & VDI_QUEUE_IOPOLL)
 			p.flags |= IORING_SETUP_IOPOLL;
@@ -722,8 +733,10 @@ int vdi_queue_create_internal(struct vdi_image *img, unsigned depth,
 						 &p);
 		if (ret == 0)
 			break;
-		if (coop && ret == -EINVAL &&
-		    (p.flags & IORING_SETUP_COOP_TASKRUN))
+		if (ret == -EINVAL && (p.flags & IORING_SETUP_DEFER_TASKRUN))
+			flags &= ~VDI_QUEUE_ONE_THREAD; /* before Linux 6.1 */
+		else if (coop && ret == -EINVAL &&
+			 (p.flags & IORING_SETUP_COOP_TASKRUN))
 			coop = false; /* before Linux 5.19 */
 		else if (flags & VDI_QUEUE_SQPOLL)
 			flags &= ~VDI_QUEUE_SQPOLL;
@@ -737,6 +750,8 @@ int vdi_queue_create_internal(struct vdi_image *img, unsigned depth,
 					 strerror(-ret));
 		}
 	}
+	if (!(p.flags & IORING_SETUP_DEFER_TASKRUN))
+		flags &= ~VDI_QUEUE_ONE_THREAD;
 	q->flags = flags;
 	q->fixed_files = io_uring_register_files(&q->ring, fds, 2) == 0;
 	if (!internal) {
@@ -752,7 +767,8 @@ int vdi_queue_create(struct vdi_image *img, unsigned depth, unsigned flags,
 		     struct vdi_queue **out)
 {
 	vdi_error_clear();
-	if (flags & ~(VDI_QUEUE_SQPOLL | VDI_QUEUE_IOPOLL)) {
+	if (flags & ~(VDI_QUEUE_SQPOLL | VDI_QUEUE_IOPOLL |
+		      VDI_QUEUE_ONE_THREAD)) {
 		*out = NULL;
 		return vdi_error(-EINVAL, __func__, img->path,
 				 "unknown flags 0x%x", flags);

@@ -220,6 +220,12 @@ int vdi_check(struct vdi_image *img, struct vdi_check_result *res,
 #define VDI_QUEUE_SQPOLL 0x1u  /* kernel thread polls the submission queue */
 #define VDI_QUEUE_IOPOLL 0x2u  /* polled completions (needs VDI_OPEN_DIRECT
 				* and a device with poll queues) */
+/* The caller promises that the thread creating the queue makes every call
+ * on it, destroy included, for the queue's whole life.  The ring then
+ * leaves completions for that thread to run when it waits or reaps
+ * (IORING_SETUP_SINGLE_ISSUER and DEFER_TASKRUN, Linux 6.1); a request
+ * submitted from another thread completes with -EEXIST. */
+#define VDI_QUEUE_ONE_THREAD 0x4u
 
 /* Create a queue (one io_uring) able to hold `depth` requests in flight.
  * Flags the kernel refuses are dropped; vdi_queue_flags() tells which

@@ -144,6 +144,76 @@ Test(io, direct_bounce_buffers_hold_nothing_stale)
 	free(model);
 }
 
+/* VDI_QUEUE_ONE_THREAD: the thread that made the queue uses it as any
+ * other; a request submitted from another thread completes with EEXIST,
+ * and the message names the flag; the owner goes on. */
+struct other_thread {
+	struct vdi_queue *q;
+	int submit, reaped;
+	int64_t res;
+	char msg[512];
+};
+
+static void *submit_from_other_thread(void *arg)
+{
+	struct other_thread *o = arg;
+	static unsigned char buf[4096];
+	struct vdi_completion comp;
+
+	memset(buf, 0x77, sizeof(buf));
+	if (vdi_queue_write(o->q, buf, sizeof(buf), 0, (void *)2) < 0)
+		return NULL;
+	o->submit = vdi_queue_submit(o->q);
+	snprintf(o->msg, sizeof(o->msg), "%s", vdi_errmsg());
+	o->reaped = vdi_queue_reap(o->q, &comp, 1, 1, NULL);
+	o->res = comp.res;
+	return NULL;
+}
+
+Test(io, one_thread_queue)
+{
+	struct vdi_image *img = mk("ot.vdi", 4 * MiB, VDI_OPEN_DIRECT);
+	struct other_thread o = { 0 };
+	struct vdi_completion comp;
+	unsigned char *buf, *back;
+	pthread_t t;
+
+	cr_assert_eq(posix_memalign((void **)&buf, 4096, 8192), 0);
+	back = buf + 4096;
+	cr_assert_eq(vdi_queue_create(img, 4, VDI_QUEUE_ONE_THREAD, &o.q), 0,
+		     "%s", vdi_errmsg());
+	if (!(vdi_queue_flags(o.q) & VDI_QUEUE_ONE_THREAD)) {
+		vdi_queue_destroy(o.q);
+		vdi_close(img);
+		cr_skip_test("the kernel has no IORING_SETUP_DEFER_TASKRUN");
+	}
+	pattern(buf, 4096, 3);
+	cr_assert_eq(vdi_queue_write(o.q, buf, 4096, MiB, (void *)1), 0);
+	cr_assert_eq(vdi_queue_submit(o.q), 1);
+	cr_assert_eq(vdi_queue_reap(o.q, &comp, 1, 1, NULL), 1);
+	cr_assert_eq(comp.res, 4096, "%s", vdi_errmsg());
+
+	cr_assert_eq(pthread_create(&t, NULL, submit_from_other_thread, &o), 0);
+	pthread_join(t, NULL);
+	/* Taken (vdi_queue_submit does not fail), and completed with the
+	 * error the kernel gave. */
+	cr_assert_eq(o.submit, 1);
+	cr_assert(strstr(o.msg, "VDI_QUEUE_ONE_THREAD"), "message: %s", o.msg);
+	cr_assert_eq(o.reaped, 1);
+	cr_assert_eq(o.res, -EEXIST);
+
+	cr_assert_eq(vdi_queue_read(o.q, back, 4096, MiB, (void *)3), 0);
+	cr_assert_eq(vdi_queue_submit(o.q), 1);
+	cr_assert_eq(vdi_queue_reap(o.q, &comp, 1, 1, NULL), 1);
+	cr_assert_eq(comp.res, 4096);
+	cr_assert_eq(memcmp(back, buf, 4096), 0);
+	vdi_queue_destroy(o.q);
+	cr_assert_eq(vdi_pread(img, back, 4096, 0), 4096);
+	cr_assert_eq(back[0], 0, "the refused write left block 0 alone");
+	cr_assert_eq(vdi_close(img), 0);
+	free(buf);
+}
+
 Test(io, vectored)
 {
 	struct vdi_image *img = mk("v.vdi", 4 * MiB, 0);
