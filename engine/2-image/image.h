@@ -117,6 +117,11 @@ struct vdi_image {
 	 * covers them is on disk. */
 	uint32_t count_on_disk;
 	bool written;          /* anything written through this handle */
+	/* Allocation keeps the file's size ahead of the slots it hands out
+	 * (extend_ahead in image.c): aligned layouts opened O_DIRECT.
+	 * file_ahead is the size it last set or saw (0: none yet). */
+	bool extend_ahead;
+	uint64_t file_ahead;
 	unsigned char *zero_buf; /* VDI_ZERO_BUF bytes of zeros, aligned */
 	struct vdi_image *parent; /* differencing images: opened read-only */
 	/* A new modification UUID was made.  Read without the lock by
@@ -334,6 +339,10 @@ void vdi_image_recount(struct vdi_image *img);
  * Never makes the file shorter.  `fn` names the caller in messages.
  * Under the lock. */
 int vdi_image_extend(struct vdi_image *img, const char *fn);
+
+/* At close: cut the size set ahead of the allocator back to the last slot
+ * handed out.  Under the lock, nothing in flight. */
+void vdi_image_trim_ahead(struct vdi_image *img);
 
 /* Mark block-map sector `sector` for the next write-back.  Under the
  * lock. */

@@ -671,6 +671,8 @@ int vdi_durable_close(struct vdi_image *img)
 			ret = vdi_image_writeback_sync(img);
 		if (ret == 0)
 			ret = vdi_image_sync(img);
+		if (ret == 0)
+			vdi_image_trim_ahead(img);
 	}
 	if (ret == 0 && d->meta_error)
 		ret = vdi_error(d->meta_error, "vdi_close", img->path,

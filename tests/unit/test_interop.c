@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "0-base/fault.h"
@@ -408,6 +409,89 @@ Test(interop, allocation_after_leaked_slots_keeps_the_count_rule)
 		     "a block does not read what it should");
 	free(buf);
 	free(junk);
+}
+
+/* On an aligned layout opened O_DIRECT the file's size runs ahead of the
+ * slots handed out (a hole), so that allocating writes do not extend the
+ * file.  A crash leaves that hole: `vdi check` counts it as holes, not
+ * leaks; QEMU checks the image clean, and QEMU's next allocation and ours
+ * take slot `blocks allocated`; a clean close cuts the size back to the
+ * last slot. */
+Test(interop, size_set_ahead_of_the_allocator)
+{
+	const char *p = tpath("ahead.vdi");
+	unsigned char *buf;
+	struct vdi_check_result res;
+	struct vdi_info info;
+	struct vdi_image *img;
+	struct stat st;
+	uint64_t data;
+	pid_t pid;
+	int status;
+
+	unlink(p);
+	cr_assert_eq(vdi_create(p, 256 * MiB, NULL), 0, "%s", vdi_errmsg());
+	cr_assert_eq(posix_memalign((void **)&buf, 4096, MiB), 0);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		/* Three blocks, flushed; then gone without a close. */
+		if (vdi_open(p, VDI_OPEN_DIRECT, &img) < 0)
+			_exit(2);
+		for (int i = 0; i < 3; i++) {
+			pattern(buf, MiB, (uint64_t)i + 1);
+			if (vdi_pwrite(img, buf, MiB, (uint64_t)i * 7 * MiB) !=
+			    (ssize_t)MiB)
+				_exit(3);
+		}
+		_exit(vdi_flush(img) == 0 ? 0 : 4);
+	}
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child: %d",
+		  status);
+	cr_assert_eq(vdi_open(p, VDI_OPEN_RDONLY, &img), 0, "%s", vdi_errmsg());
+	cr_assert_eq(vdi_get_info(img, &info), 0);
+	data = info.offset_data;
+	cr_assert_eq(stat(p, &st), 0);
+	if (st.st_blksize > 0 && data % (uint64_t)st.st_blksize)
+		cr_skip_test("the data area is not on a file-system block here");
+	cr_assert_gt((uint64_t)st.st_size, data + 3 * MiB,
+		     "the size ran ahead of the 3 slots: %lld",
+		     (long long)st.st_size);
+	cr_assert_eq(vdi_check(img, &res, NULL, NULL), 0, "%s", vdi_errmsg());
+	cr_assert_eq(res.corruptions, 0);
+	cr_assert_eq(res.leaks, 0, "the hole set ahead is not a leak");
+	cr_assert_gt(res.holes, 0);
+	cr_assert_eq(vdi_close(img), 0);
+	if (have_qemu("qemu-img"))
+		cr_assert_eq(sh("qemu-img check -q %s", p), 0);
+
+	/* QEMU allocates the next block at the count (slot 3) ... */
+	if (have_qemu("qemu-io")) {
+		cr_assert_eq(sh("qemu-io -f vdi -c 'write -P 9 %llu 1M' %s >/dev/null",
+				(unsigned long long)(30 * MiB), p), 0);
+		cr_assert_eq(peek32(p, info.offset_bmap + 30 * 4), 3);
+	}
+	/* ... and so do we after it, cutting the hole first; a clean close
+	 * leaves the file at the end of its last slot. */
+	cr_assert_eq(vdi_open(p, VDI_OPEN_DIRECT, &img), 0, "%s", vdi_errmsg());
+	pattern(buf, MiB, 40);
+	cr_assert_eq(vdi_pwrite(img, buf, MiB, 40 * MiB), (ssize_t)MiB);
+	cr_assert_eq(stat(p, &st), 0);
+	cr_assert_gt((uint64_t)st.st_size, data + 5 * MiB, "ahead while open");
+	cr_assert_eq(vdi_close(img), 0, "%s", vdi_errmsg());
+	cr_assert_eq(peek32(p, info.offset_bmap + 40 * 4),
+		     have_qemu("qemu-io") ? 4 : 3);
+	cr_assert_eq(stat(p, &st), 0);
+	cr_assert_eq((uint64_t)st.st_size,
+		     data + (have_qemu("qemu-io") ? 5 : 4) * MiB,
+		     "cut back at close: %lld", (long long)st.st_size);
+	if (have_qemu("qemu-img"))
+		cr_assert_eq(sh("qemu-img check -q %s", p), 0);
+	if (have_qemu("qemu-io"))
+		cr_assert_eq(sh("qemu-io -f vdi -c 'read -P 9 30M 1M' -c 'read -P 0 31M 9M' "
+				"%s | grep -q -e failed -e error", p), 1);
+	free(buf);
 }
 
 QEMU_ORACLE_TEST(interop)
