@@ -7,7 +7,10 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 #include <uuid/uuid.h>
 
@@ -164,6 +167,16 @@ static int load_bmap(struct vdi_image *img, uint64_t file_size)
 	img->next_free_open = img->next_free;
 	img->ref_end = img->next_free;
 	return 0;
+}
+
+/* The file's size is set ahead of the allocator (extend_ahead) only on
+ * ext4, where it was measured.  Where a file cannot have holes (exFAT, FAT)
+ * a larger size would be written out as zeros. */
+static bool on_ext4(int fd)
+{
+	struct statfs sf;
+
+	return fstatfs(fd, &sf) == 0 && sf.f_type == EXT4_SUPER_MAGIC;
 }
 
 /* A writable open: find slots named by two entries or more (one pass
@@ -394,7 +407,8 @@ int vdi_image_open(const char *path, unsigned flags,
 			(flags & VDI_OPEN_DIRECT) &&
 			img->hdr.type != VDI_TYPE_STATIC && st.st_blksize > 0 &&
 			img->hdr.offset_data % (uint64_t)st.st_blksize == 0 &&
-			img->slot_size % (uint64_t)st.st_blksize == 0;
+			img->slot_size % (uint64_t)st.st_blksize == 0 &&
+			on_ext4(img->fd);
 		ret = find_shared(img);
 		if (ret < 0)
 			goto out_free;
@@ -558,13 +572,20 @@ static int prepare_slot(struct vdi_image *img, uint32_t vb, uint64_t index,
  * lock; never makes the file shorter, and failing costs only speed. */
 static void extend_ahead(struct vdi_image *img, uint64_t index)
 {
-	uint64_t to;
+	struct rlimit rl;
 	struct stat st;
+	uint64_t to;
 
 	if (!img->extend_ahead ||
 	    img->file_ahead >= vdi_slot_offset(img, index + AHEAD_MARGIN))
 		return;
 	to = vdi_slot_offset(img, index + AHEAD_SLOTS);
+	/* Never past a file size limit: ftruncate there would raise
+	 * SIGXFSZ, which kills a process that writes no further than the
+	 * limit. */
+	if (getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    to > (uint64_t)rl.rlim_cur)
+		to = (uint64_t)rl.rlim_cur;
 	if (fstat(img->meta_fd, &st) < 0)
 		return;
 	if ((uint64_t)st.st_size >= to)

@@ -9,7 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -424,6 +427,7 @@ Test(interop, size_set_ahead_of_the_allocator)
 	struct vdi_check_result res;
 	struct vdi_info info;
 	struct vdi_image *img;
+	struct statfs sf;
 	struct stat st;
 	uint64_t data;
 	pid_t pid;
@@ -455,6 +459,9 @@ Test(interop, size_set_ahead_of_the_allocator)
 	cr_assert_eq(stat(p, &st), 0);
 	if (st.st_blksize > 0 && data % (uint64_t)st.st_blksize)
 		cr_skip_test("the data area is not on a file-system block here");
+	if (statfs(p, &sf) < 0 || sf.f_type != EXT4_SUPER_MAGIC)
+		cr_skip_test("the size is set ahead on ext4 only, and %s is not",
+			     tpath(""));
 	cr_assert_gt((uint64_t)st.st_size, data + 3 * MiB,
 		     "the size ran ahead of the 3 slots: %lld",
 		     (long long)st.st_size);
@@ -491,6 +498,49 @@ Test(interop, size_set_ahead_of_the_allocator)
 	if (have_qemu("qemu-io"))
 		cr_assert_eq(sh("qemu-io -f vdi -c 'read -P 9 30M 1M' -c 'read -P 0 31M 9M' "
 				"%s | grep -q -e failed -e error", p), 1);
+	free(buf);
+}
+
+/* The size set ahead stops at the process's file size limit: past it,
+ * ftruncate would raise SIGXFSZ and kill a process that writes nothing
+ * beyond the limit. */
+Test(interop, size_set_ahead_stays_under_the_file_size_limit)
+{
+	const char *p = tpath("ahead-limit.vdi");
+	unsigned char *buf;
+	struct stat st;
+	pid_t pid;
+	int status;
+
+	unlink(p);
+	cr_assert_eq(vdi_create(p, 256 * MiB, NULL), 0, "%s", vdi_errmsg());
+	cr_assert_eq(posix_memalign((void **)&buf, 4096, MiB), 0);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		struct rlimit rl = { 8 * MiB, 8 * MiB };
+		struct vdi_image *img;
+
+		/* Data at 2 MiB: room for 6 blocks, and 4 are written. */
+		if (setrlimit(RLIMIT_FSIZE, &rl) < 0 ||
+		    vdi_open(p, VDI_OPEN_DIRECT, &img) < 0)
+			_exit(2);
+		for (int i = 0; i < 4; i++) {
+			pattern(buf, MiB, (uint64_t)i + 1);
+			if (vdi_pwrite(img, buf, MiB, (uint64_t)i * 5 * MiB) !=
+			    (ssize_t)MiB)
+				_exit(3);
+		}
+		_exit(vdi_close(img) == 0 ? 0 : 4);
+	}
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status), "the child was killed by signal %d",
+		  WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+	cr_assert_eq(WEXITSTATUS(status), 0);
+	cr_assert_eq(stat(p, &st), 0);
+	cr_assert_eq(st.st_size, (off_t)(6 * MiB));
+	if (have_qemu("qemu-img"))
+		cr_assert_eq(sh("qemu-img check -q %s", p), 0);
 	free(buf);
 }
 
