@@ -26,6 +26,11 @@ static char *parents[MAX_PARENTS];
 static size_t nparents;
 static bool direct;
 
+/* How long .cleanup waits for connections still being closed: nbdkit
+ * 1.32 closes them after .cleanup when it has not before (waits of 5 s
+ * all ran out), so only a moment for one that is closing. */
+#define CLEANUP_WAIT_MS 50
+
 static void vdi_nbd_unload(void)
 {
 	free(file);
@@ -158,11 +163,25 @@ out_close:
 	return -1;
 }
 
-/* After the last connection: write back metadata and drop the lock. */
+/* At shutdown: write back metadata and drop the lock.  With --run,
+ * nbdkit may get here before it has closed the connection of the command
+ * that just exited (`qemu-img info` does it most runs), so that
+ * connection's queues are still there and vdi_close would refuse.  Then
+ * the completed writes are flushed instead, and the exit drops the lock. */
 static void vdi_nbd_cleanup(void)
 {
+	if (!vdi_nbd_img)
+		return;
+	if (!vdi_nbd_conns_wait(CLEANUP_WAIT_MS)) {
+		if (!vdi_nbd_readonly && vdi_flush(vdi_nbd_img) < 0)
+			nbdkit_error("%s", vdi_errmsg());
+		else
+			nbdkit_debug("a connection was still open at shutdown: "
+				     "its completed writes were flushed");
+		return;
+	}
 	vdi_nbd_map_close();
-	if (vdi_nbd_img && vdi_close(vdi_nbd_img) < 0)
+	if (vdi_close(vdi_nbd_img) < 0)
 		nbdkit_error("%s", vdi_errmsg());
 	vdi_nbd_img = NULL;
 }

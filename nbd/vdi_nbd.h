@@ -28,6 +28,9 @@ struct vdi_nbd_conn {
 
 struct vdi_nbd_conn *vdi_nbd_conn_new(void);
 void vdi_nbd_conn_free(struct vdi_nbd_conn *c);
+/* Wait up to `ms` for every connection to be closed; true if none is
+ * left open. */
+bool vdi_nbd_conns_wait(unsigned ms);
 
 /* The data path (callbacks of struct nbdkit_plugin, API version 2). */
 int vdi_nbd_pread(void *h, void *buf, uint32_t count, uint64_t offset,

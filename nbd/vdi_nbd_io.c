@@ -9,9 +9,11 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vdi_nbd.h"
@@ -31,6 +33,11 @@ struct vdi_nbd_qnode {
 
 static atomic_uint_fast64_t next_conn_id = 1;
 
+/* Connections opened and not yet closed, for .cleanup. */
+static pthread_mutex_t conns_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t conns_closed = PTHREAD_COND_INITIALIZER;
+static unsigned live_conns;
+
 /* The queue this thread made, and for which connection. */
 static _Thread_local uint64_t tls_conn;
 static _Thread_local struct vdi_queue *tls_queue;
@@ -45,6 +52,9 @@ struct vdi_nbd_conn *vdi_nbd_conn_new(void)
 	}
 	c->id = atomic_fetch_add(&next_conn_id, 1);
 	pthread_mutex_init(&c->lock, NULL);
+	pthread_mutex_lock(&conns_lock);
+	live_conns++;
+	pthread_mutex_unlock(&conns_lock);
 	return c;
 }
 
@@ -63,6 +73,31 @@ void vdi_nbd_conn_free(struct vdi_nbd_conn *c)
 	}
 	pthread_mutex_destroy(&c->lock);
 	free(c);
+	pthread_mutex_lock(&conns_lock);
+	live_conns--;
+	pthread_cond_broadcast(&conns_closed);
+	pthread_mutex_unlock(&conns_lock);
+}
+
+bool vdi_nbd_conns_wait(unsigned ms)
+{
+	struct timespec dl;
+	bool none;
+
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += ms / 1000;
+	dl.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (dl.tv_nsec >= 1000000000L) {
+		dl.tv_sec++;
+		dl.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&conns_lock);
+	while (live_conns &&
+	       pthread_cond_timedwait(&conns_closed, &conns_lock, &dl) == 0)
+		;
+	none = live_conns == 0;
+	pthread_mutex_unlock(&conns_lock);
+	return none;
 }
 
 /* The NBD error for a libvdi one.  NBD knows few: EPERM, EIO, ENOMEM,

@@ -61,5 +61,23 @@ is "no-hole allocated the block" "$(json_get "$T/t.map" \
 ok "vdi check is clean after trim and zero" "$VDI" check "$T/t.vdi"
 ok "qemu-img check too" "$QEMU_IMG" check -f vdi "$T/t.vdi"
 
+# Captive nbdkit (--run, as README shows): nbdkit may reach its cleanup
+# before it has closed the command's connection; the image must still be
+# left clean, with no error, and the command's writes on disk.
+"$VDI" create -q "$T/run.vdi" 16M
+runs_clean() {
+	for i in 1 2 3 4 5 6 7 8; do
+		"$NBDKIT" -U - "$PLUGIN" file="$T/run.vdi" \
+			--run "\"$QEMU_IMG\" info \"\$uri\" >/dev/null" 2>"$T/run.err" || return 1
+		if [ -s "$T/run.err" ]; then cat "$T/run.err" >&2; return 1; fi
+	done
+}
+ok "nbdkit --run 'qemu-img info' exits with nothing on stderr, 8 times" runs_clean
+ok "nbdkit --run 'qemu-io write' exits cleanly" "$NBDKIT" -U - "$PLUGIN" file="$T/run.vdi" \
+	--run "\"$QEMU_IO\" -f raw -c 'write -P 0x5c 3M 2M' \"\$uri\" >/dev/null"
+ok "... the image checks clean" "$VDI" check -q "$T/run.vdi"
+ok "... qemu-img check too" "$QEMU_IMG" check -q -f vdi "$T/run.vdi"
+ok "... and holds the write" "$QEMU_IO" -f vdi -c 'read -P 0x5c 3M 2M' -c 'read -P 0 0 3M' "$T/run.vdi"
+
 echo "1..$_tap_n"
 [ $_tap_failed -eq 0 ]
