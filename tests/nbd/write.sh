@@ -63,21 +63,28 @@ ok "qemu-img check too" "$QEMU_IMG" check -f vdi "$T/t.vdi"
 
 # Captive nbdkit (--run, as README shows): nbdkit may reach its cleanup
 # before it has closed the command's connection; the image must still be
-# left clean, with no error, and the command's writes on disk.
+# left clean, with no error, and the command's writes on disk.  Not with
+# libasan preloaded, where a captive nbdkit may hang at its exit (see
+# errors.sh).
+if [ -n "${NBDKIT_PRELOAD:-}" ]; then
+	_tap_n=$((_tap_n + 1))
+	echo "ok $_tap_n # SKIP captive nbdkit may hang at exit with libasan preloaded"
+else
 "$VDI" create -q "$T/run.vdi" 16M
 runs_clean() {
 	for i in 1 2 3 4 5 6 7 8; do
-		"$NBDKIT" -U - "$PLUGIN" file="$T/run.vdi" \
+		nbdkit_run -U - "$PLUGIN" file="$T/run.vdi" \
 			--run "\"$QEMU_IMG\" info \"\$uri\" >/dev/null" 2>"$T/run.err" || return 1
 		if [ -s "$T/run.err" ]; then cat "$T/run.err" >&2; return 1; fi
 	done
 }
 ok "nbdkit --run 'qemu-img info' exits with nothing on stderr, 8 times" runs_clean
-ok "nbdkit --run 'qemu-io write' exits cleanly" "$NBDKIT" -U - "$PLUGIN" file="$T/run.vdi" \
+ok "nbdkit --run 'qemu-io write' exits cleanly" nbdkit_run -U - "$PLUGIN" file="$T/run.vdi" \
 	--run "\"$QEMU_IO\" -f raw -c 'write -P 0x5c 3M 2M' \"\$uri\" >/dev/null"
 ok "... the image checks clean" "$VDI" check -q "$T/run.vdi"
 ok "... qemu-img check too" "$QEMU_IMG" check -q -f vdi "$T/run.vdi"
 ok "... and holds the write" "$QEMU_IO" -f vdi -c 'read -P 0x5c 3M 2M' -c 'read -P 0 0 3M' "$T/run.vdi"
+fi
 
 echo "1..$_tap_n"
 [ $_tap_failed -eq 0 ]
