@@ -248,10 +248,10 @@ void print_alignment_hint(const char *path, const struct vdi_info *in)
 		return;
 	printf("Hint: the data area starts at %" PRIu32 ", not on a 4 KiB "
 	       "boundary, so guest writes straddle file-system blocks; with "
-	       "O_DIRECT, libvdi writes zeros over a new block before the "
-	       "first partial write into it (one block written more per "
-	       "block allocated); 'vdi convert -O vdi %s COPY.vdi' makes an "
-	       "aligned copy.\n", in->offset_data, path);
+	       "O_DIRECT, libvdi writes zeros over a new block before a "
+	       "first write into it shorter than 16 KiB (one block written "
+	       "more per such block); 'vdi convert -O vdi %s COPY.vdi' makes "
+	       "an aligned copy.\n", in->offset_data, path);
 }
 
 void format_size(char *buf, size_t len, uint64_t bytes)
