@@ -544,6 +544,55 @@ Test(interop, size_set_ahead_stays_under_the_file_size_limit)
 	free(buf);
 }
 
+/* On the same layouts a first write shorter than 16 KiB reserves the
+ * whole slot (unwritten extents: the write then needs no block allocation
+ * and is not handed to io-wq); a longer first write does not.  The rest
+ * of the block reads zeros, through libvdi and through QEMU. */
+Test(interop, short_first_writes_reserve_their_slot)
+{
+	const char *p = tpath("reserve.vdi");
+	unsigned char *buf, *back;
+	struct statfs sf;
+	struct vdi_image *img;
+	struct stat st0, st1, st2;
+
+	unlink(p);
+	cr_assert_eq(vdi_create(p, 64 * MiB, NULL), 0, "%s", vdi_errmsg());
+	if (statfs(p, &sf) < 0 || sf.f_type != EXT4_SUPER_MAGIC)
+		cr_skip_test("slots are reserved on ext4 only, and %s is not",
+			     tpath(""));
+	cr_assert_eq(posix_memalign((void **)&buf, 4096, 2 * MiB), 0);
+	back = buf + MiB;
+	cr_assert_eq(vdi_open(p, VDI_OPEN_DIRECT, &img), 0, "%s", vdi_errmsg());
+	cr_assert_eq(stat(p, &st0), 0);
+	pattern(buf, 4096, 7);
+	cr_assert_eq(vdi_pwrite(img, buf, 4096, 3 * MiB + 8192), 4096);
+	cr_assert_eq(stat(p, &st1), 0);
+	cr_assert_geq((st1.st_blocks - st0.st_blocks) * 512, (blkcnt_t)MiB,
+		      "a 4 KiB first write reserved %lld bytes",
+		      (long long)(st1.st_blocks - st0.st_blocks) * 512);
+	pattern(buf, 65536, 8);
+	cr_assert_eq(vdi_pwrite(img, buf, 65536, 9 * MiB), 65536);
+	cr_assert_eq(stat(p, &st2), 0);
+	cr_assert_lt((st2.st_blocks - st1.st_blocks) * 512, (blkcnt_t)MiB / 2,
+		     "a 64 KiB first write took %lld bytes",
+		     (long long)(st2.st_blocks - st1.st_blocks) * 512);
+	cr_assert_eq(vdi_pread(img, back, MiB, 3 * MiB), (ssize_t)MiB);
+	pattern(buf, 4096, 7);
+	cr_assert_eq(memcmp(back + 8192, buf, 4096), 0);
+	for (size_t i = 0; i < MiB; i++)
+		if (i < 8192 || i >= 8192 + 4096)
+			cr_assert_eq(back[i], 0, "byte %zu of the block", i);
+	cr_assert_eq(vdi_close(img), 0, "%s", vdi_errmsg());
+	if (have_qemu("qemu-img"))
+		cr_assert_eq(sh("qemu-img check -q %s", p), 0);
+	if (have_qemu("qemu-io"))
+		cr_assert_eq(sh("qemu-io -f vdi -c 'read -P 0 3M 8k' -c 'read -P 0 %llu %llu' "
+				"%s >/dev/null", (unsigned long long)(3 * MiB + 12288),
+				(unsigned long long)(MiB - 12288), p), 0);
+	free(buf);
+}
+
 QEMU_ORACLE_TEST(interop)
 
 /* QEMU's layout (data area not on a 4 KiB boundary), opened with
