@@ -615,8 +615,9 @@ void vdi_image_trim_ahead(struct vdi_image *img)
  * context switch each way); into reserved space the write goes out from
  * the submitting thread.  Measured, 4k random writes into a fresh image:
  * none handed to io-wq instead of all, p50 50 us against 63-86 at QD1,
- * 1.2-1.6x the MB/s at QD32 and a third less CPU for the whole process;
- * longer first writes measured slower with it (docs/benchmarks.md).  The
+ * 1.2-1.6x the MB/s at QD32, and the machine's CPU per write down to
+ * raw-sparse's; longer first writes measured slower with it
+ * (docs/benchmarks.md, "Reserving a new slot").  The
  * block then takes its whole slot on disk at once, as QEMU's and
  * VirtualBox's do.  Reserved space reads as zeros and is a hole to
  * SEEK_DATA, so a slot a crash leaves unnamed is as before.  Failing
