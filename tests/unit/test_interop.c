@@ -414,6 +414,27 @@ Test(interop, allocation_after_leaked_slots_keeps_the_count_rule)
 	free(junk);
 }
 
+/* For a child process: open `p` O_DIRECT, write n whole blocks `stride`
+ * apart through `buf` (1 MiB, aligned), then close the image, or only
+ * flush it and leave as a crash would.  Returns the child's exit status. */
+static int child_writes_blocks(const char *p, int n, uint64_t stride,
+			       bool close_it, unsigned char *buf)
+{
+	struct vdi_image *img;
+
+	if (vdi_open(p, VDI_OPEN_DIRECT, &img) < 0)
+		return 2;
+	for (int i = 0; i < n; i++) {
+		pattern(buf, MiB, (uint64_t)i + 1);
+		if (vdi_pwrite(img, buf, MiB, (uint64_t)i * stride) !=
+		    (ssize_t)MiB)
+			return 3;
+	}
+	if (close_it)
+		return vdi_close(img) == 0 ? 0 : 4;
+	return vdi_flush(img) == 0 ? 0 : 4;
+}
+
 /* On an aligned layout opened O_DIRECT the file's size runs ahead of the
  * slots handed out (a hole), so that allocating writes do not extend the
  * file.  A crash leaves that hole: `vdi check` counts it as holes, not
@@ -438,18 +459,8 @@ Test(interop, size_set_ahead_of_the_allocator)
 	cr_assert_eq(posix_memalign((void **)&buf, 4096, MiB), 0);
 	pid = fork();
 	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		/* Three blocks, flushed; then gone without a close. */
-		if (vdi_open(p, VDI_OPEN_DIRECT, &img) < 0)
-			_exit(2);
-		for (int i = 0; i < 3; i++) {
-			pattern(buf, MiB, (uint64_t)i + 1);
-			if (vdi_pwrite(img, buf, MiB, (uint64_t)i * 7 * MiB) !=
-			    (ssize_t)MiB)
-				_exit(3);
-		}
-		_exit(vdi_flush(img) == 0 ? 0 : 4);
-	}
+	if (pid == 0) /* three blocks, flushed; then gone without a close */
+		_exit(child_writes_blocks(p, 3, 7 * MiB, false, buf));
 	cr_assert_eq(waitpid(pid, &status, 0), pid);
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child: %d",
 		  status);
@@ -519,19 +530,11 @@ Test(interop, size_set_ahead_stays_under_the_file_size_limit)
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
 		struct rlimit rl = { 8 * MiB, 8 * MiB };
-		struct vdi_image *img;
 
 		/* Data at 2 MiB: room for 6 blocks, and 4 are written. */
-		if (setrlimit(RLIMIT_FSIZE, &rl) < 0 ||
-		    vdi_open(p, VDI_OPEN_DIRECT, &img) < 0)
+		if (setrlimit(RLIMIT_FSIZE, &rl) < 0)
 			_exit(2);
-		for (int i = 0; i < 4; i++) {
-			pattern(buf, MiB, (uint64_t)i + 1);
-			if (vdi_pwrite(img, buf, MiB, (uint64_t)i * 5 * MiB) !=
-			    (ssize_t)MiB)
-				_exit(3);
-		}
-		_exit(vdi_close(img) == 0 ? 0 : 4);
+		_exit(child_writes_blocks(p, 4, 5 * MiB, true, buf));
 	}
 	cr_assert_eq(waitpid(pid, &status, 0), pid);
 	cr_assert(WIFEXITED(status), "the child was killed by signal %d",
