@@ -340,8 +340,8 @@ static int vdi_fio_open_file(struct thread_data *td, struct fio_file *f)
 		goto out_put;
 	}
 
-	/* The job's thread makes every call on its queue, unless fio hands
-	 * submissions to its own workers (io_submit_mode=offload). */
+	/* The job's thread makes every call on its queue (FIO_NO_OFFLOAD:
+	 * fio refuses io_submit_mode=offload; checked again here). */
 	if (td->o.io_submit_mode != IO_MODE_OFFLOAD)
 		qflags |= VDI_QUEUE_ONE_THREAD;
 	if (o->sqpoll)
