@@ -607,10 +607,8 @@ int vdi_repair_with_progress(const char *path, unsigned what,
 		ret = fix_count(&rp);
 	if (ret == 0)
 		ret = trim_leaks(&rp, what & VDI_REPAIR_ERRORS);
-	if (ret == 0) {
-		rp.steps.done = rp.steps.total - 1;
-		vdi_step(&rp.steps);
-	}
+	if (ret == 0)
+		vdi_steps_finish(&rp.steps);
 	if (ret == 0)
 		ret = (int)(res->leaks_fixed + res->corruptions_fixed > INT32_MAX
 				    ? INT32_MAX

@@ -287,10 +287,8 @@ static int resize_locked(struct vdi_image *img, uint64_t new_size,
 	if (fstat(img->meta_fd, &st) == 0 && (uint64_t)st.st_size > end &&
 	    ftruncate(img->meta_fd, (off_t)end) == 0)
 		ret = vdi_image_sync(img);
-	if (ret == 0) {
-		rp->done = rp->total - 1;
-		vdi_step(rp);
-	}
+	if (ret == 0)
+		vdi_steps_finish(rp);
 	return ret;
 }
 

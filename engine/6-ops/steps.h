@@ -22,4 +22,12 @@ static inline void vdi_step(struct vdi_steps *s)
 		s->fn(s->opaque, s->done, s->total);
 }
 
+/* The last step: the count reaches `total`, however many came before. */
+static inline void vdi_steps_finish(struct vdi_steps *s)
+{
+	s->done = s->total;
+	if (s->fn)
+		s->fn(s->opaque, s->done, s->total);
+}
+
 #endif
