@@ -130,6 +130,8 @@ struct vdi_image {
 	 * file_ahead is the size it last set or saw (0: none yet). */
 	bool extend_ahead;
 	uint64_t file_ahead;
+	/* Slots below this one had their space reserved (reserve_slot). */
+	uint64_t reserved_to;
 	unsigned char *zero_buf; /* VDI_ZERO_BUF bytes of zeros, aligned */
 	struct vdi_image *parent; /* differencing images: opened read-only */
 	/* A new modification UUID was made.  Read without the lock by

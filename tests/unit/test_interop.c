@@ -547,17 +547,20 @@ Test(interop, size_set_ahead_stays_under_the_file_size_limit)
 	free(buf);
 }
 
-/* On the same layouts a first write shorter than 16 KiB reserves the
- * whole slot (unwritten extents: the write then needs no block allocation
- * and is not handed to io-wq); a longer first write does not.  The rest
- * of the block reads zeros, through libvdi and through QEMU. */
-Test(interop, short_first_writes_reserve_their_slot)
+/* On the same layouts a first write shorter than 16 KiB reserves its slot
+ * and the next 15 in one fallocate (unwritten extents: writes then need
+ * no block allocation and are not handed to io-wq, and the fallocate's
+ * wait for every direct write in flight comes once per 16 new slots); a
+ * longer first write reserves nothing.  What is reserved past the last
+ * slot is cut at close.  The rest of a block reads zeros, through libvdi
+ * and through QEMU. */
+Test(interop, short_first_writes_reserve_slots_ahead)
 {
 	const char *p = tpath("reserve.vdi");
 	unsigned char *buf, *back;
 	struct statfs sf;
 	struct vdi_image *img;
-	struct stat st0, st1, st2;
+	struct stat st0, st1, st2, st3;
 
 	unlink(p);
 	cr_assert_eq(vdi_create(p, 64 * MiB, NULL), 0, "%s", vdi_errmsg());
@@ -568,25 +571,32 @@ Test(interop, short_first_writes_reserve_their_slot)
 	back = buf + MiB;
 	cr_assert_eq(vdi_open(p, VDI_OPEN_DIRECT, &img), 0, "%s", vdi_errmsg());
 	cr_assert_eq(stat(p, &st0), 0);
-	pattern(buf, 4096, 7);
-	cr_assert_eq(vdi_pwrite(img, buf, 4096, 3 * MiB + 8192), 4096);
-	cr_assert_eq(stat(p, &st1), 0);
-	cr_assert_geq((st1.st_blocks - st0.st_blocks) * 512, (blkcnt_t)MiB,
-		      "a 4 KiB first write reserved %lld bytes",
-		      (long long)(st1.st_blocks - st0.st_blocks) * 512);
 	pattern(buf, 65536, 8);
 	cr_assert_eq(vdi_pwrite(img, buf, 65536, 9 * MiB), 65536);
-	cr_assert_eq(stat(p, &st2), 0);
-	cr_assert_lt((st2.st_blocks - st1.st_blocks) * 512, (blkcnt_t)MiB / 2,
+	cr_assert_eq(stat(p, &st1), 0);
+	cr_assert_lt((st1.st_blocks - st0.st_blocks) * 512, (blkcnt_t)MiB / 2,
 		     "a 64 KiB first write took %lld bytes",
-		     (long long)(st2.st_blocks - st1.st_blocks) * 512);
-	cr_assert_eq(vdi_pread(img, back, MiB, 3 * MiB), (ssize_t)MiB);
+		     (long long)(st1.st_blocks - st0.st_blocks) * 512);
 	pattern(buf, 4096, 7);
+	cr_assert_eq(vdi_pwrite(img, buf, 4096, 3 * MiB + 8192), 4096);
+	cr_assert_eq(stat(p, &st2), 0);
+	cr_assert_geq((st2.st_blocks - st1.st_blocks) * 512, (blkcnt_t)(16 * MiB),
+		      "a 4 KiB first write reserved %lld bytes, not 16 slots",
+		      (long long)(st2.st_blocks - st1.st_blocks) * 512);
+	cr_assert_leq((st2.st_blocks - st1.st_blocks) * 512, (blkcnt_t)(17 * MiB),
+		      "a 4 KiB first write reserved %lld bytes",
+		      (long long)(st2.st_blocks - st1.st_blocks) * 512);
+	cr_assert_eq(vdi_pread(img, back, MiB, 3 * MiB), (ssize_t)MiB);
 	cr_assert_eq(memcmp(back + 8192, buf, 4096), 0);
 	for (size_t i = 0; i < MiB; i++)
 		if (i < 8192 || i >= 8192 + 4096)
 			cr_assert_eq(back[i], 0, "byte %zu of the block", i);
 	cr_assert_eq(vdi_close(img), 0, "%s", vdi_errmsg());
+	cr_assert_eq(stat(p, &st3), 0);
+	cr_assert_leq(st3.st_blocks * 512, (blkcnt_t)(3 * MiB),
+		      "%lld bytes allocated after close for two blocks: the "
+		      "reservation past the last slot stayed",
+		      (long long)st3.st_blocks * 512);
 	if (have_qemu("qemu-img"))
 		cr_assert_eq(sh("qemu-img check -q %s", p), 0);
 	if (have_qemu("qemu-io"))
