@@ -273,7 +273,6 @@ void vdi_image_free(struct vdi_image *img)
 	free(img->data_groups);
 	free(img->shared);
 	free((void *)img->pending);
-	free((void *)img->edge_zeroed);
 	free(img->path);
 	pthread_mutex_destroy(&img->lock);
 	pthread_cond_destroy(&img->prepared);
@@ -404,12 +403,6 @@ int vdi_image_open(const char *path, unsigned flags,
 		    (img->hdr.offset_data % (uint64_t)st.st_blksize ||
 		     img->slot_size % (uint64_t)st.st_blksize))
 			img->zero_fill = (uint32_t)st.st_blksize;
-		if (img->zero_fill) {
-			img->edge_zeroed = calloc(img->hdr.blocks / 64 + 1,
-						  sizeof(*img->edge_zeroed));
-			if (!img->edge_zeroed)
-				img->zero_fill = 0; /* (only speed is lost) */
-		}
 		img->extend_ahead =
 			(flags & VDI_OPEN_DIRECT) &&
 			img->hdr.type != VDI_TYPE_STATIC && st.st_blksize > 0 &&
@@ -540,64 +533,24 @@ static void wait_prepared(struct vdi_image *img, uint32_t vb, uint64_t index)
  * lock.  That wait costs per write, the zeros per slot: measured on new
  * `qemu-img create` images, random writes at QD16 ran 2.6x faster with
  * the zeros at 4 KiB, about even at 16 KiB, 2.8x slower at 64 KiB and 2.2x
- * at 256 KiB (docs/benchmarks.md, "How much to fill").  So the whole slot
- * is filled only for a first write shorter than FILL_BELOW.  For a
- * whole-block one, only the file-system block the slot ends in, which
- * the next slot starts in: the partial blocks at the write's ends are
- * then overwrites, which the queue issues apart from its aligned middle
- * (vdi_image_edge_written; 1 MiB writes into a fresh image ran 1.15-1.5x
- * faster).  Not for other long first writes: the zeros are a synchronous
- * write that waits for ext4's inode lock, which a direct write elsewhere
- * in a new slot holds until every direct write in flight is done (random
- * 64 KiB writes ran at 0.6-0.9x with zeros for every slot or for those
- * whose first write started or ended the block).  Without the lock.  The zeros only make
- * later writes fast: if they fail, the slot still reads as zeros, and
- * the data write that follows meets the error itself. */
+ * at 256 KiB (docs/benchmarks.md, "How much to fill").  So the slot is
+ * filled only for a first write shorter than FILL_BELOW, never for a
+ * whole-block one (its own data covers the slot).  Without the lock.  The
+ * zeros only make later writes fast: if they fail, the slot still reads
+ * as zeros, and the data write that follows meets the error itself. */
 static int prepare_slot(struct vdi_image *img, uint32_t vb, uint64_t index,
-			uint64_t in_block, uint64_t len, bool copy)
+			uint64_t len, bool copy)
 {
-	if (img->zero_fill &&
-	    (len < FILL_BELOW || (in_block == 0 && len == img->hdr.block_size &&
-				  !img->parent))) {
+	if (img->zero_fill && len < FILL_BELOW) {
 		uint64_t a = img->zero_fill, start = vdi_slot_offset(img, index);
 		uint64_t end = start + img->slot_size;
-		uint64_t from = len < FILL_BELOW ? (start + a - 1) / a * a
-						 : end / a * a;
+		uint64_t from = (start + a - 1) / a * a;
 		uint64_t to = (end + a - 1) / a * a;
 
-		if (to > from && vdi_zero_range(img, from, to - from) == 0 &&
-		    end % a && index < img->hdr.blocks)
-			atomic_fetch_or_explicit(&img->edge_zeroed[index / 64],
-						 (uint64_t)1 << (index % 64),
-						 memory_order_release);
+		if (to > from)
+			vdi_zero_range(img, from, to - from);
 	}
 	return copy ? vdi_chain_copy_up(img, vb, index) : 0;
-}
-
-/* Did prepare_slot write zeros over the last file-system block of slot
- * `index`? */
-static bool edge_zeroed(const struct vdi_image *img, uint64_t index)
-{
-	return index < img->hdr.blocks &&
-	       (atomic_load_explicit(&img->edge_zeroed[index / 64],
-				     memory_order_acquire) >>
-		(index % 64)) & 1;
-}
-
-bool vdi_image_edge_written(const struct vdi_image *img, uint64_t off)
-{
-	uint64_t a = img->zero_fill, s, edge;
-
-	if (!a || off < img->hdr.offset_data)
-		return false;
-	s = (off - img->hdr.offset_data) / img->slot_size;
-	/* The last block of slot s, or the first one (the last of s - 1)? */
-	edge = vdi_slot_offset(img, s + 1);
-	if (edge % a && edge / a == off / a)
-		return edge_zeroed(img, s);
-	edge = vdi_slot_offset(img, s);
-	return edge % a && edge / a == off / a && s > 0 &&
-	       edge_zeroed(img, s - 1);
 }
 
 /* How far ahead of the last slot handed out the file's size is kept, in
@@ -694,8 +647,8 @@ static void reserve_slot(struct vdi_image *img, uint64_t index, uint64_t len)
 		img->reserved_to = (to - img->hdr.offset_data) / img->slot_size;
 }
 
-int vdi_image_alloc(struct vdi_image *img, uint32_t vb, uint64_t in_block,
-		    uint64_t len, uint32_t *index)
+int vdi_image_alloc(struct vdi_image *img, uint32_t vb, uint64_t len,
+		    uint32_t *index)
 {
 	bool full = len >= img->hdr.block_size;
 	struct vdi_prep prep = { .vb = vb };
@@ -750,7 +703,7 @@ int vdi_image_alloc(struct vdi_image *img, uint32_t vb, uint64_t in_block,
 		img->preparing = &prep;
 		listed = true;
 		pthread_mutex_unlock(&img->lock);
-		ret = prepare_slot(img, vb, *index, in_block, len, copy);
+		ret = prepare_slot(img, vb, *index, len, copy);
 		pthread_mutex_lock(&img->lock);
 		/* The previous slot's fill reaches into this one.  This node
 		 * stays listed meanwhile, so that requests for the block keep

@@ -84,16 +84,8 @@ struct vdi_image {
 	 * in: that last block also holds the start of the next slot, which
 	 * is why a slot is published only once the previous slot's fill is
 	 * done.  The first file-system block of a slot was filled with the
-	 * previous slot, or holds the file's end at open.  A whole-block
-	 * first write takes zeros over only that last block (prepare_slot,
-	 * `edge_zeroed`). */
+	 * previous slot, or holds the file's end at open. */
 	uint32_t zero_fill;
-	/* With `zero_fill`: the slots over whose last file-system block
-	 * zeros were written when this handle allocated them (bit per
-	 * physical block, 1/32 of the block map's size; see
-	 * vdi_image_edge_written).  Set while the slot is prepared, before
-	 * it is published; read without `lock`. */
-	_Atomic uint64_t *edge_zeroed;
 	atomic_bool header_dirty; /* see dirty_count */
 
 	/* Entries in [bad_lo, bad_hi) point past the end of the file as it
@@ -207,21 +199,12 @@ static inline uint64_t vdi_slot_offset(const struct vdi_image *img,
 }
 
 /* Allocate a physical block for virtual block `vb` if it has none; returns
- * its index in *index.  The caller's write covers `len` bytes of the
- * block from `in_block`.  In a differencing image, unless that is the whole block,
+ * its index in *index.  `len` is how much of the block the caller's
+ * write covers.  In a differencing image, unless that is the whole block,
  * the block's data is copied up from the parent chain first.  Takes the
  * lock. */
-int vdi_image_alloc(struct vdi_image *img, uint32_t vb, uint64_t in_block,
-		    uint64_t len, uint32_t *index);
-
-/* Does the file-system block that holds file offset `off` hold written
- * zeros or data for sure: one a slot ends in whose zeros this handle
- * wrote (prepare_slot, in image.c; `edge_zeroed`)?  A partial write there
- * is an overwrite, which ext4 runs without its exclusive lock; elsewhere
- * in a new slot it may land on unwritten blocks.  Only speed depends on
- * the answer.  Without the lock; for images whose slots straddle
- * file-system blocks (`zero_fill`), else false. */
-bool vdi_image_edge_written(const struct vdi_image *img, uint64_t off);
+int vdi_image_alloc(struct vdi_image *img, uint32_t vb, uint64_t len,
+		    uint32_t *index);
 
 /* Before the first write through this handle: a new modification UUID, as
  * VirtualBox does, so that children made from the old state see the

@@ -131,14 +131,13 @@ static int bounce_fill_edges(struct vdi_queue *q, struct vdi_sub *s,
 }
 
 /* Emit one data SQE for request bytes [pos, pos + n) at file offset off. */
-static int emit_data_mem(struct vdi_queue *q, struct vdi_req *r,
-			 enum sub_kind k, size_t pos, size_t n, uint64_t off,
-			 uint32_t vb, uint32_t nblocks, bool publish,
-			 struct vdi_image *src, unsigned mem_align)
+static int emit_data(struct vdi_queue *q, struct vdi_req *r, enum sub_kind k,
+		     size_t pos, size_t n, uint64_t off, uint32_t vb,
+		     uint32_t nblocks, bool publish, struct vdi_image *src)
 {
 	struct vdi_image *img = q->img;
 	unsigned a = img->dio_align;
-	struct slice_arg sl = { NULL, 1, mem_align > a ? mem_align : a, true };
+	struct slice_arg sl = { NULL, 1, a, true };
 	struct vdi_sub *s = vdi_sub_get(q);
 	unsigned char *one = NULL; /* the bytes, when in one piece */
 	int ret;
@@ -163,11 +162,10 @@ static int emit_data_mem(struct vdi_queue *q, struct vdi_req *r,
 	 * as the kernel does. */
 	if (r->fixed) {
 		one = (unsigned char *)r->iov[0].iov_base + pos;
-		sl.aligned = (uintptr_t)r->iov[0].iov_base % a == 0 &&
-			     (uintptr_t)one % sl.align == 0;
+		sl.aligned = (uintptr_t)r->iov[0].iov_base % a == 0;
 	} else if (r->iovcnt == 1) {
 		one = (unsigned char *)r->iov[0].iov_base + pos;
-		sl.aligned = (uintptr_t)one % sl.align == 0 && n % a == 0;
+		sl.aligned = (uintptr_t)one % a == 0 && n % a == 0;
 	} else {
 		sl.count = 0;
 		iov_walk(r, pos, n, slice_piece, &sl);
@@ -226,57 +224,6 @@ static int emit_data_mem(struct vdi_queue *q, struct vdi_req *r,
 	return 0;
 }
 
-static int emit_data(struct vdi_queue *q, struct vdi_req *r, enum sub_kind k,
-		     size_t pos, size_t n, uint64_t off, uint32_t vb,
-		     uint32_t nblocks, bool publish, struct vdi_image *src)
-{
-	return emit_data_mem(q, r, k, pos, n, off, vb, nblocks, publish, src,
-			     0);
-}
-
-/* A write into new slots of an image whose slots straddle the file
- * system's blocks (`zero_fill`): its partial file-system block at either
- * end goes out as an SQE of its own where that block holds written zeros
- * (vdi_image_edge_written).  ext4 runs a direct write that is not aligned
- * to its blocks and is not a pure overwrite under its exclusive inode
- * lock, after every direct write in flight, and waits for it: as one SQE,
- * each whole-block write into a fresh QEMU-layout image did.  Apart, the
- * edges are overwrites and the aligned middle allocates as a write into a
- * sparse raw file does.  Not in differencing images: a piece that lands
- * first publishes the block, whose other pieces would then read zeros
- * where the parent's data was. */
-static int emit_write(struct vdi_queue *q, struct vdi_req *r, size_t pos,
-		      size_t n, uint64_t off, uint32_t vb, uint32_t nblocks,
-		      bool publish)
-{
-	struct vdi_image *img = q->img;
-	uint64_t a = img->zero_fill;
-	size_t head = 0, tail = 0;
-	int ret;
-
-	if (a && publish && !img->parent && n > a) {
-		if (off % a && vdi_image_edge_written(img, off))
-			head = (size_t)(a - off % a);
-		if ((off + n) % a && vdi_image_edge_written(img, off + n - 1))
-			tail = (size_t)((off + n) % a);
-		if (head + tail >= n)
-			head = tail = 0;
-	}
-	if (head) {
-		ret = emit_data(q, r, SUB_WRITE, pos, head, off, vb, nblocks,
-				publish, img);
-		if (ret < 0)
-			return ret;
-	}
-	ret = emit_data_mem(q, r, SUB_WRITE, pos + head, n - head - tail,
-			    off + head, vb, nblocks, publish, img,
-			    head || tail ? (unsigned)a : 0);
-	if (ret < 0 || !tail)
-		return ret;
-	return emit_data(q, r, SUB_WRITE, pos + n - tail, tail,
-			 off + n - tail, vb, nblocks, publish, img);
-}
-
 /* A run of blocks being gathered into one SQE. */
 struct run {
 	int kind;      /* -1 none, SUB_READ/SUB_WRITE data, 99 zeros */
@@ -297,9 +244,6 @@ static int run_flush(struct vdi_queue *q, struct vdi_req *r, struct run *run)
 
 	if (run->kind == RUN_ZERO) {
 		iov_walk(r, run->pos, run->len, zero_piece, NULL);
-	} else if (run->kind == SUB_WRITE && run->src == q->img) {
-		ret = emit_write(q, r, run->pos, run->len, run->file_off,
-				 run->vb, run->nblocks, run->publish);
 	} else if (run->kind >= 0) {
 		ret = emit_data(q, r, (enum sub_kind)run->kind, run->pos,
 				run->len, run->file_off, run->vb, run->nblocks,
@@ -329,15 +273,12 @@ static int prep_one_block(struct vdi_queue *q, struct vdi_req *r)
 	    vdi_is_pending(img, vb) ||
 	    (r->op == OP_WRITE && vdi_is_shared(img, vb)))
 		return 1;
-	if (r->op == OP_WRITE)
-		return emit_write(q, r, 0, r->len,
-				  vdi_slot_offset(img, e) +
-					  img->hdr.block_extra + in_block,
-				  vb, 1, e >= img->next_free_open);
-	return emit_data(q, r, SUB_READ, 0, r->len,
+	return emit_data(q, r, r->op == OP_READ ? SUB_READ : SUB_WRITE, 0,
+			 r->len,
 			 vdi_slot_offset(img, e) + img->hdr.block_extra +
 				 in_block,
-			 vb, 1, false, img);
+			 vb, 1, r->op == OP_WRITE && e >= img->next_free_open,
+			 img);
 }
 
 /* Split a read or write at block boundaries and merge what the file holds
@@ -402,7 +343,7 @@ static __attribute__((noinline)) int prep_blocks(struct vdi_queue *q, struct vdi
 			kind = RUN_ZERO;
 		} else {
 			if (!vdi_entry_is_data(e)) {
-				ret = vdi_image_alloc(img, vb, in_block, n, &e);
+				ret = vdi_image_alloc(img, vb, n, &e);
 				if (ret < 0)
 					break;
 			} else if (n != bs && vdi_is_pending(img, vb)) {
@@ -542,7 +483,7 @@ void vdi_prep_zero(struct vdi_queue *q, struct vdi_req *r)
 			if (e != VDI_BMAP_FREE || !img->parent ||
 			    !vdi_entry_is_data((vdi_chain_resolve(img, vb, &pe), pe)))
 				continue;
-			ret = vdi_image_alloc(img, vb, in_block, n, &e);
+			ret = vdi_image_alloc(img, vb, n, &e);
 			if (ret < 0)
 				break;
 		} else if (vdi_is_pending(img, vb)) {
