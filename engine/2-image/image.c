@@ -492,8 +492,16 @@ static void cut_leaked_tail(struct vdi_image *img)
 		return;
 	if (ftruncate(img->meta_fd, (off_t)vdi_slot_offset(img, end)) < 0)
 		return;
-	img->next_free = img->next_free_open = img->ref_end = end;
-	img->bad_lo = img->bad_hi = (uint32_t)end;
+	vdi_image_file_cut(img, (uint32_t)end);
+}
+
+void vdi_image_file_cut(struct vdi_image *img, uint32_t used)
+{
+	img->next_free = img->next_free_open = img->ref_end = used;
+	img->bad_lo = img->bad_hi = used;
+	/* The size set ahead and the slots reserved ahead went with it. */
+	img->file_ahead = 0;
+	img->reserved_to = 0;
 }
 
 /* A block whose slot a thread prepares outside the lock (see

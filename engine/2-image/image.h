@@ -346,6 +346,10 @@ int vdi_image_extend(struct vdi_image *img, const char *fn);
  * handed out.  Under the lock, nothing in flight. */
 void vdi_image_trim_ahead(struct vdi_image *img);
 
+/* The file was cut after slot `used` - 1: allocation starts there again,
+ * and nothing past it is set or reserved ahead any more. */
+void vdi_image_file_cut(struct vdi_image *img, uint32_t used);
+
 /* Mark block-map sector `sector` for the next write-back.  Under the
  * lock. */
 void vdi_image_mark_sector_dirty(struct vdi_image *img, uint32_t sector);

@@ -249,8 +249,7 @@ static int cut_after(struct vdi_image *img, uint32_t used, const char *fn)
 		return vdi_error(-errno, fn, img->path,
 				 "cannot cut the file at %" PRIu64 ": %s", end,
 				 strerror(errno));
-	img->next_free = img->next_free_open = img->ref_end = used;
-	img->bad_lo = img->bad_hi = used;
+	vdi_image_file_cut(img, used);
 	return vdi_image_sync(img);
 }
 
