@@ -276,6 +276,7 @@ void vdi_image_free(struct vdi_image *img)
 	free(img->path);
 	pthread_mutex_destroy(&img->lock);
 	pthread_cond_destroy(&img->prepared);
+	vdi_fresh_destroy(&img->fresh);
 	free(img);
 }
 
@@ -303,6 +304,7 @@ int vdi_image_open(const char *path, unsigned flags,
 	img->fd = img->meta_fd = img->lock_fd = -1;
 	pthread_mutex_init(&img->lock, NULL);
 	pthread_cond_init(&img->prepared, NULL);
+	vdi_fresh_init(&img->fresh, 0);
 
 	oflags = ((flags & VDI_OPEN_RDONLY) ? O_RDONLY : O_RDWR) | O_CLOEXEC;
 	img->meta_fd = open(path, oflags);
@@ -373,6 +375,15 @@ int vdi_image_open(const char *path, unsigned flags,
 	}
 	img->dio_align = (flags & VDI_OPEN_DIRECT) ? query_dio_align(img->fd)
 						   : 1;
+	if (flags & VDI_OPEN_DIRECT) {
+		uint64_t pg = (uint64_t)sysconf(_SC_PAGESIZE);
+
+		if (st.st_blksize > 0 && (uint64_t)st.st_blksize > pg)
+			pg = (uint64_t)st.st_blksize;
+		if (img->hdr.offset_data % pg)
+			img->shared_page_end =
+				(img->hdr.offset_data + pg - 1) / pg * pg;
+	}
 	if (img->hdr.type == VDI_TYPE_DIFF && !(flags & VDI_OPEN_NO_PARENT)) {
 		ret = vdi_chain_open_parent(img, parents, nparents, depth);
 		if (ret < 0)
@@ -393,21 +404,23 @@ int vdi_image_open(const char *path, unsigned flags,
 			goto out_free;
 		}
 		img->zero_buf = memset(z, 0, VDI_ZERO_BUF);
-		/* See `zero_fill`: only where slots are two file-system
-		 * blocks or more, so that a fill stays within its slot and
-		 * the next. */
-		if ((flags & VDI_OPEN_DIRECT) &&
+		/* See `fresh`.  Not with parents: a copy-up writes its slot
+		 * outside the queues, where nothing is tracked.  Only where
+		 * slots are two file-system blocks or more (so that widening
+		 * reaches into the next slot at most). */
+		if ((flags & VDI_OPEN_DIRECT) && !img->parent &&
 		    img->hdr.type != VDI_TYPE_STATIC && st.st_blksize > 0 &&
 		    st.st_blksize <= VDI_ZERO_BUF &&
 		    img->slot_size >= 2 * (uint64_t)st.st_blksize &&
 		    (img->hdr.offset_data % (uint64_t)st.st_blksize ||
 		     img->slot_size % (uint64_t)st.st_blksize))
-			img->zero_fill = (uint32_t)st.st_blksize;
+			img->fresh.fsb = (uint32_t)st.st_blksize;
 		img->extend_ahead =
 			(flags & VDI_OPEN_DIRECT) &&
 			img->hdr.type != VDI_TYPE_STATIC && st.st_blksize > 0 &&
-			img->hdr.offset_data % (uint64_t)st.st_blksize == 0 &&
-			img->slot_size % (uint64_t)st.st_blksize == 0 &&
+			((img->hdr.offset_data % (uint64_t)st.st_blksize == 0 &&
+			  img->slot_size % (uint64_t)st.st_blksize == 0) ||
+			 vdi_fresh_on(&img->fresh)) &&
 			on_ext4(img->fd);
 		ret = find_shared(img);
 		if (ret < 0)
@@ -502,6 +515,8 @@ void vdi_image_file_cut(struct vdi_image *img, uint32_t used)
 	/* The size set ahead and the slots reserved ahead went with it. */
 	img->file_ahead = 0;
 	img->reserved_to = 0;
+	/* What it knew of the blocks past `used` went too. */
+	vdi_fresh_forget(&img->fresh);
 }
 
 /* A block whose slot a thread prepares outside the lock (see
@@ -509,17 +524,15 @@ void vdi_image_file_cut(struct vdi_image *img, uint32_t used)
 struct vdi_prep {
 	struct vdi_prep *next;
 	uint32_t vb;
-	uint64_t index;
 };
 
-/* Wait while a thread prepares a slot for block `vb`, or (`vb` ==
- * UINT32_MAX) slot `index`.  Under the lock. */
-static void wait_prepared(struct vdi_image *img, uint32_t vb, uint64_t index)
+/* Wait while a thread prepares a slot for block `vb`.  Under the lock. */
+static void wait_prepared(struct vdi_image *img, uint32_t vb)
 {
 	const struct vdi_prep *p = img->preparing;
 
 	while (p) {
-		if (vb != UINT32_MAX ? p->vb != vb : p->index != index) {
+		if (p->vb != vb) {
 			p = p->next;
 			continue;
 		}
@@ -528,38 +541,9 @@ static void wait_prepared(struct vdi_image *img, uint32_t vb, uint64_t index)
 	}
 }
 
-/* Zeros over a new slot pay for a first write shorter than this, and
- * cost more than they save for longer ones (see prepare_slot). */
-#define FILL_BELOW ((uint64_t)16 << 10)
-
-/* Make physical block `index` ready for a write of `len` bytes into block
- * `vb`: zeros where the layout needs them (see `zero_fill`), then the
- * parents' data for a partial write (`copy`).  The zeros turn every later
- * write into the slot into an overwrite, which ext4 runs without waiting;
- * without them, a write that is not aligned to the file system's blocks
- * and lands on blocks never written waits under ext4's exclusive inode
- * lock.  That wait costs per write, the zeros per slot: measured on new
- * `qemu-img create` images, random writes at QD16 ran 2.6x faster with
- * the zeros at 4 KiB, about even at 16 KiB, 2.8x slower at 64 KiB and 2.2x
- * at 256 KiB (docs/benchmarks.md, "How much to fill").  So the slot is
- * filled only for a first write shorter than FILL_BELOW, never for a
- * whole-block one (its own data covers the slot).  Without the lock.  The
- * zeros only make later writes fast: if they fail, the slot still reads
- * as zeros, and the data write that follows meets the error itself. */
-static int prepare_slot(struct vdi_image *img, uint32_t vb, uint64_t index,
-			uint64_t len, bool copy)
-{
-	if (img->zero_fill && len < FILL_BELOW) {
-		uint64_t a = img->zero_fill, start = vdi_slot_offset(img, index);
-		uint64_t end = start + img->slot_size;
-		uint64_t from = (start + a - 1) / a * a;
-		uint64_t to = (end + a - 1) / a * a;
-
-		if (to > from)
-			vdi_zero_range(img, from, to - from);
-	}
-	return copy ? vdi_chain_copy_up(img, vb, index) : 0;
-}
+/* A new slot's space is reserved for a first write shorter than this
+ * (see reserve_slot). */
+#define RESERVE_BELOW ((uint64_t)16 << 10)
 
 /* How far ahead of the last slot handed out the file's size is kept, in
  * slots, and how close the allocator may come before it is moved on. */
@@ -575,9 +559,10 @@ static int prepare_slot(struct vdi_image *img, uint32_t vb, uint64_t index,
  * 100% and the same with the size set ahead (docs/benchmarks.md).  The
  * space past the last slot is a hole: `vdi check` calls it that, QEMU and
  * VirtualBox allocate at the count, and a later writable open cuts it
- * (cut_leaked_tail) if a crash left it.  Not on layouts whose slots
- * straddle file-system blocks: there it measured slower.  Under the
- * lock; never makes the file shorter, and failing costs only speed. */
+ * (cut_leaked_tail) if a crash left it.  On layouts whose slots straddle
+ * file-system blocks only where writes are widened (`fresh`): with the
+ * slots filled with zeros instead, it measured slower.  Under the lock;
+ * never makes the file shorter, and failing costs only speed. */
 static void extend_ahead(struct vdi_image *img, uint64_t index)
 {
 	struct rlimit rl;
@@ -617,7 +602,7 @@ void vdi_image_trim_ahead(struct vdi_image *img)
 }
 
 /* Reserve a new slot's space (unwritten extents) before a first write
- * into it shorter than FILL_BELOW.  ext4 must allocate a block for a
+ * into it shorter than RESERVE_BELOW.  ext4 must allocate a block for a
  * direct write into a hole, which it cannot do without blocking, so
  * io_uring hands every such write to an io-wq worker (a wake-up and a
  * context switch each way); into reserved space the write goes out from
@@ -643,7 +628,7 @@ static void reserve_slot(struct vdi_image *img, uint64_t index, uint64_t len)
 {
 	uint64_t from = vdi_slot_offset(img, index), to;
 
-	if (!img->extend_ahead || len >= FILL_BELOW || index < img->reserved_to)
+	if (!img->extend_ahead || len >= RESERVE_BELOW || index < img->reserved_to)
 		return;
 	to = vdi_slot_offset(img, index + RESERVE_SLOTS);
 	if (to > img->file_ahead)
@@ -665,7 +650,7 @@ int vdi_image_alloc(struct vdi_image *img, uint32_t vb, uint64_t len,
 	int ret = 0, keep;
 
 	pthread_mutex_lock(&img->lock);
-	wait_prepared(img, vb, 0);
+	wait_prepared(img, vb);
 	e = vdi_map_get(img, vb);
 	if (vdi_entry_is_data(e)) {
 		*index = e;
@@ -700,24 +685,23 @@ int vdi_image_alloc(struct vdi_image *img, uint32_t vb, uint64_t len,
 		copy = vdi_chain_has_parent_data(img, vb);
 	*index = (uint32_t)img->next_free++;
 	img->written = true;
+	/* Before the entry is stored: a request that finds it finds the
+	 * slot tracked. */
+	vdi_fresh_grow(&img->fresh, vdi_slot_offset(img, *index),
+		       vdi_slot_offset(img, *index + 1));
 	extend_ahead(img, *index);
 	if (!copy) /* (a copy-up writes the whole slot) */
 		reserve_slot(img, *index, len);
-	if (copy || img->zero_fill) {
-		/* Other blocks allocate meanwhile; requests for this one wait
-		 * until its slot is ready and its entry published. */
-		prep.index = *index;
+	if (copy) {
+		/* The parents' block, copied up without the lock: other
+		 * blocks allocate meanwhile; requests for this one wait until
+		 * its slot is ready and its entry published. */
 		prep.next = img->preparing;
 		img->preparing = &prep;
 		listed = true;
 		pthread_mutex_unlock(&img->lock);
-		ret = prepare_slot(img, vb, *index, len, copy);
+		ret = vdi_chain_copy_up(img, vb, *index);
 		pthread_mutex_lock(&img->lock);
-		/* The previous slot's fill reaches into this one.  This node
-		 * stays listed meanwhile, so that requests for the block keep
-		 * waiting (the wait is on an older slot: it cannot cycle). */
-		if (img->zero_fill && *index > 0)
-			wait_prepared(img, UINT32_MAX, *index - 1);
 		/* A failed copy-up leaves the block pending: reads still go
 		 * to the parents, and the next partial write copies up again
 		 * (vdi_chain_copy_up_pending). */
@@ -829,7 +813,7 @@ uint32_t vdi_image_make_zero(struct vdi_image *img, uint32_t vb)
 	uint32_t e;
 
 	pthread_mutex_lock(&img->lock);
-	wait_prepared(img, vb, 0);
+	wait_prepared(img, vb);
 	e = vdi_map_get(img, vb);
 	/* A block with data keeps its slot: freeing a slot online would
 	 * leave a hole below the count, or make the count point at a slot in

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "1-format/format.h"
+#include "2-image/fresh.h"
 #include "vdi.h"
 
 struct vdi_durable;
@@ -24,6 +25,14 @@ struct vdi_image {
 	int meta_fd;  /* header and block map; always buffered */
 	int lock_fd;  /* holds the OFD lock; never given to a ring */
 	unsigned dio_align; /* O_DIRECT offset/length/memory alignment */
+	/* Direct opens of layouts whose data area starts inside a page: the
+	 * end of that page, which holds the block map's end and the first
+	 * slot's start (else 0).  The block map is written through the page
+	 * cache, so writes of data there go through it too (4-queue): a
+	 * direct write cannot drop a page that a map write dirtied meanwhile,
+	 * and its writeback would put the page's older copy of the data back
+	 * (the kernel says EIO at the next fdatasync). */
+	uint64_t shared_page_end;
 
 	struct vdi_header hdr;
 	unsigned char preamble[VDI_PREAMBLE_SIZE]; /* sector 0 as on disk */
@@ -65,27 +74,19 @@ struct vdi_image {
 	 * parent's block up first (bit per virtual block; NULL for images
 	 * without parent).  Set and cleared under `lock`, read without. */
 	_Atomic uint64_t *pending;
-	/* Blocks whose new slot a thread is preparing outside `lock`: the
-	 * parents' block copied up, or zeros written over the slot (see
-	 * `zero_fill`).  One node on each preparing thread's stack; the map
-	 * entry is published when the slot is ready, and a request that
-	 * would allocate or zero one of these blocks waits on `prepared`
-	 * meanwhile.  Under `lock`. */
+	/* Blocks whose new slot a thread is preparing outside `lock` (the
+	 * parents' block copied up).  One node on each preparing thread's
+	 * stack; the map entry is published when the slot is ready, and a
+	 * request that would allocate or zero one of these blocks waits on
+	 * `prepared` meanwhile.  Under `lock`. */
 	struct vdi_prep *preparing;
 	pthread_cond_t prepared;
-	/* Direct opens of images whose data area is not aligned to the file
-	 * system's blocks (QEMU's and old VirtualBox layouts): the file
-	 * system block size, else 0.  ext4 serialises a direct write that is
-	 * not aligned to its blocks and lands in unwritten space (exclusive
-	 * inode lock, synchronous wait for every direct write in flight);
-	 * over written blocks the same write is a plain overwrite.  So a new
-	 * slot is first filled with zeros by an aligned write, from the end
-	 * of the file-system block it starts in to the end of the one it ends
-	 * in: that last block also holds the start of the next slot, which
-	 * is why a slot is published only once the previous slot's fill is
-	 * done.  The first file-system block of a slot was filled with the
-	 * previous slot, or holds the file's end at open. */
-	uint32_t zero_fill;
+	/* Direct opens of images without parents whose data area is not
+	 * aligned to the file system's blocks (QEMU's and old VirtualBox
+	 * layouts): the file-system blocks of the slots this handle
+	 * allocated, and which of them a write reached (fresh.h), so that
+	 * 4-queue can widen writes to whole blocks. */
+	struct vdi_fresh fresh;
 	atomic_bool header_dirty; /* see dirty_count */
 
 	/* Entries in [bad_lo, bad_hi) point past the end of the file as it

@@ -22,9 +22,4 @@ bool vdi_chain_has_parent_data(struct vdi_image *img, uint32_t vb);
  * block is marked preparing, and the parents do not change.  (chain.c) */
 int vdi_chain_copy_up(struct vdi_image *img, uint32_t vb, uint64_t index);
 
-/* Write zeros over [off, off + len) of the file, with the data fd where
- * the range meets its alignment.  A negative errno on failure, with no
- * message: the caller decides whether it matters.  (slot.c) */
-int vdi_zero_range(struct vdi_image *img, uint64_t off, uint64_t len);
-
 #endif

@@ -21,24 +21,6 @@ int vdi_read_slot(struct vdi_image *img, uint64_t index, unsigned char *buf)
 			     vdi_slot_offset(img, index), VDI_FILE_ZEROS_AT_EOF);
 }
 
-int vdi_zero_range(struct vdi_image *img, uint64_t off, uint64_t len)
-{
-	/* The data fd may be O_DIRECT: the buffered one takes what does not
-	 * meet the device's alignment. */
-	int fd = (off | len) % img->dio_align ? img->meta_fd : img->fd;
-	uint64_t done;
-	int ret = 0;
-
-	for (done = 0; done < len && ret == 0; done += VDI_ZERO_BUF) {
-		uint64_t n = len - done;
-
-		ret = vdi_file_write(fd, img->zero_buf,
-				     n < VDI_ZERO_BUF ? (size_t)n : VDI_ZERO_BUF,
-				     off + done, VDI_FILE_SEAM);
-	}
-	return ret;
-}
-
 void vdi_image_bmap_bytes(const struct vdi_image *img, uint32_t first,
 			  uint32_t n, unsigned char *buf)
 {

@@ -25,6 +25,7 @@ struct vdi_sub {
 	struct vdi_req *req;  /* NULL for metadata writes */
 	enum sub_kind kind;
 	bool publish;         /* a write that may make allocations durable */
+	bool buffered;        /* through the metadata fd (shared_page_end) */
 	uint32_t vb, nblocks; /* virtual blocks the write covers */
 	uint64_t file_off;    /* still to transfer: [file_off, +len) */
 	size_t len;
@@ -37,6 +38,9 @@ struct vdi_sub {
 	size_t bounce_skip;   /* where the caller's bytes start in it */
 	size_t req_pos;       /* where this SQE's bytes start in the request */
 	size_t user_len;      /* the caller's bytes in this SQE */
+	/* A widened write's blocks (2-image/fresh.h), given back when the
+	 * sub is done; 0, 0: none. */
+	uint64_t claim_lo, claim_hi;
 };
 
 #define FD_DATA 0

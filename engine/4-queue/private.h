@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "2-image/image.h"
 #include "3-durable/sqe.h"
 #include "4-queue/queue.h"
 #include "vdi.h"
@@ -53,6 +54,9 @@ struct vdi_queue {
 	unsigned resubmits;   /* SQEs prepared while reaping */
 	bool submitting;      /* in ring_submit(): nested calls only queue */
 	struct vdi_req *retry_flushes; /* flushes to prepare again */
+	/* Pieces of writes that wait for a block another write holds
+	 * (2-image/fresh.h): prepared again by vdi_retry_deferred. */
+	struct vdi_sub *deferred, **deferred_tail;
 
 	struct vdi_completion *done; /* ring of `depth` completions */
 	unsigned done_head, done_count;
@@ -76,6 +80,8 @@ void vdi_bounce_put(struct vdi_queue *q, void *p, size_t size);
  * way in and on the way out. */
 static inline void vdi_sub_put(struct vdi_queue *q, struct vdi_sub *s)
 {
+	if (s->claim_hi)
+		vdi_fresh_release(&q->img->fresh, s->claim_lo, s->claim_hi);
 	if (s->iov)
 		free(s->iov);
 	if (s->bounce)
@@ -117,5 +123,7 @@ void vdi_prep_rw(struct vdi_queue *q, struct vdi_req *r);
 void vdi_prep_zero(struct vdi_queue *q, struct vdi_req *r);
 void vdi_iov_copy(const struct vdi_req *r, size_t pos, size_t n,
 		  unsigned char *mem, bool to_user);
+/* Prepare the deferred pieces again (some may wait again). */
+void vdi_retry_deferred(struct vdi_queue *q);
 
 #endif

@@ -164,7 +164,8 @@ int vdi_sub_issue(struct vdi_queue *q, struct vdi_sub *s)
 	if (s->src)
 		sqe->fd = s->src->fd; /* a parent's file: not registered */
 	else
-		vdi_q_set_fd(q, sqe, s->kind == SUB_META ? FD_META : FD_DATA);
+		vdi_q_set_fd(q, sqe, s->kind == SUB_META || s->buffered
+					     ? FD_META : FD_DATA);
 	io_uring_sqe_set_data(sqe, s);
 	atomic_fetch_add_explicit(&q->img->stats.sqes, 1, memory_order_relaxed);
 	return 0;
@@ -369,25 +370,40 @@ static unsigned process_cqes(struct vdi_queue *q)
 	return n;
 }
 
-/* Wait for one CQE (or the deadline) and handle what is ready. */
+/* How long a queue with deferred pieces waits before it looks again: the
+ * block they wait for may be another queue's, whose completion wakes
+ * only that queue. */
+#define DEFER_POLL_NS 100000
+
+/* Wait for one CQE (or the deadline) and handle what is ready.  With
+ * deferred pieces, at most DEFER_POLL_NS (then 0, not -ETIME). */
 static int wait_and_process(struct vdi_queue *q, const struct timespec *deadline)
 {
 	struct io_uring_cqe *cqe;
+	int64_t ns = INT64_MAX;
+	bool poll = false;
 	int ret;
 
 	if (deadline) {
 		struct timespec now;
-		struct __kernel_timespec ts;
-		int64_t ns;
 
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		ns = (int64_t)(deadline->tv_sec - now.tv_sec) * 1000000000 +
 		     (deadline->tv_nsec - now.tv_nsec);
 		if (ns <= 0)
 			return -ETIME;
-		ts.tv_sec = ns / 1000000000;
-		ts.tv_nsec = ns % 1000000000;
+	}
+	if (q->deferred && ns > DEFER_POLL_NS) {
+		ns = DEFER_POLL_NS;
+		poll = true;
+	}
+	if (ns != INT64_MAX) {
+		struct __kernel_timespec ts = { .tv_sec = ns / 1000000000,
+						.tv_nsec = ns % 1000000000 };
+
 		ret = io_uring_wait_cqe_timeout(&q->ring, &cqe, &ts);
+		if (ret == -ETIME && poll)
+			ret = 0;
 	} else {
 		ret = io_uring_wait_cqe(&q->ring, &cqe);
 	}
@@ -801,6 +817,10 @@ void vdi_queue_destroy(struct vdi_queue *q)
 	}
 	ring_submit(q, "vdi_queue_destroy");
 	while (q->inflight_reqs || q->meta_inflight) {
+		if (q->deferred) {
+			vdi_retry_deferred(q);
+			ring_submit(q, "vdi_queue_destroy");
+		}
 		if (wait_and_process(q, NULL) < 0)
 			break;
 		retry_flushes(q);
@@ -984,6 +1004,8 @@ static int submit(struct vdi_queue *q, bool wait)
 	struct vdi_req *r;
 	int count = 0;
 
+	if (q->deferred)
+		vdi_retry_deferred(q);
 	while ((r = q->pending_head)) {
 		q->pending_head = r->next;
 		if (!q->pending_head)
@@ -1042,6 +1064,10 @@ int vdi_queue_reap(struct vdi_queue *q, struct vdi_completion *out,
 	for (;;) {
 		process_cqes(q);
 		retry_flushes(q);
+		if (q->deferred) {
+			vdi_retry_deferred(q);
+			ring_submit(q, __func__);
+		}
 		while (n < max && q->done_count) {
 			out[n++] = q->done[q->done_head];
 			q->done_head = (q->done_head + 1) % q->depth;

@@ -131,23 +131,37 @@ static int bounce_fill_edges(struct vdi_queue *q, struct vdi_sub *s,
 }
 
 /* Emit one data SQE for request bytes [pos, pos + n) at file offset off. */
-static int emit_data(struct vdi_queue *q, struct vdi_req *r, enum sub_kind k,
-		     size_t pos, size_t n, uint64_t off, uint32_t vb,
-		     uint32_t nblocks, bool publish, struct vdi_image *src)
+static int emit_plain(struct vdi_queue *q, struct vdi_req *r, enum sub_kind k,
+		      size_t pos, size_t n, uint64_t off, uint32_t vb,
+		      uint32_t nblocks, bool publish, struct vdi_image *src)
 {
 	struct vdi_image *img = q->img;
 	unsigned a = img->dio_align;
 	struct slice_arg sl = { NULL, 1, a, true };
-	struct vdi_sub *s = vdi_sub_get(q);
+	uint64_t spe = img->shared_page_end;
+	bool buffered = k == SUB_WRITE && off < spe;
+	struct vdi_sub *s;
 	unsigned char *one = NULL; /* the bytes, when in one piece */
 	int ret;
 
+	if (buffered && off + n > spe) {
+		/* The part in the page the block map shares, then the rest. */
+		ret = emit_plain(q, r, k, pos, spe - off, off, vb, nblocks,
+				 publish, src);
+		if (ret == 0)
+			ret = emit_plain(q, r, k, pos + (spe - off),
+					 n - (spe - off), spe, vb, nblocks,
+					 publish, src);
+		return ret;
+	}
+	s = vdi_sub_get(q);
 	if (!s)
 		return -ENOMEM;
 	*s = (struct vdi_sub){
 		.req = r,
 		.kind = k,
 		.publish = publish,
+		.buffered = buffered,
 		.vb = vb,
 		.nblocks = nblocks,
 		.file_off = off,
@@ -178,7 +192,7 @@ static int emit_data(struct vdi_queue *q, struct vdi_req *r, enum sub_kind k,
 			one = v.iov_base;
 		}
 	}
-	if ((img->flags & VDI_OPEN_DIRECT) &&
+	if ((img->flags & VDI_OPEN_DIRECT) && !buffered &&
 	    (off % a || n % a || !sl.aligned)) {
 		uint64_t lo = off / a * a, hi = (off + n + a - 1) / a * a;
 		void *b = vdi_bounce_get(q, hi - lo, &s->bounce_size);
@@ -222,6 +236,153 @@ static int emit_data(struct vdi_queue *q, struct vdi_req *r, enum sub_kind k,
 	}
 	r->inflight++;
 	return 0;
+}
+
+/* ---- widened writes (layouts whose slots straddle file-system blocks) -- */
+
+/* A write widened to whole file-system blocks: the request's bytes
+ * [pos, pos + n), which go at file offset p->lo, inside [p->wlo, p->whi),
+ * zeros around them, from a bounce buffer (aligned, as ext4 wants the
+ * memory too).  The sub holds the claim on those blocks until it is
+ * done. */
+static int emit_wide(struct vdi_queue *q, struct vdi_req *r, size_t pos,
+		     size_t n, const struct vdi_piece *p, uint32_t vb,
+		     uint32_t nblocks, bool publish)
+{
+	struct vdi_image *img = q->img;
+	size_t len = p->whi - p->wlo, skip = p->lo - p->wlo, size;
+	struct vdi_sub *s = vdi_sub_get(q);
+	unsigned char *b = s ? vdi_bounce_get(q, len, &size) : NULL;
+	int ret;
+
+	if (!b) {
+		if (s) {
+			*s = (struct vdi_sub){ .kind = SUB_WRITE };
+			vdi_sub_put(q, s);
+		}
+		vdi_fresh_release(&img->fresh, p->wlo, p->whi);
+		return -ENOMEM;
+	}
+	memset(b, 0, skip);
+	vdi_iov_copy(r, pos, n, b + skip, false);
+	memset(b + skip + n, 0, len - skip - n);
+	*s = (struct vdi_sub){
+		.req = r,
+		.kind = SUB_WRITE,
+		.publish = publish,
+		.vb = vb,
+		.nblocks = nblocks,
+		.file_off = p->wlo,
+		.len = len,
+		.buf = b,
+		.bounce = b,
+		.bounce_size = size,
+		.bounce_skip = skip,
+		.req_pos = pos,
+		.user_len = n,
+		.claim_lo = p->wlo,
+		.claim_hi = p->whi,
+	};
+	ret = vdi_sub_issue(q, s);
+	if (ret < 0) {
+		vdi_sub_put(q, s); /* (gives the claim back) */
+		return ret;
+	}
+	r->inflight++;
+	return 0;
+}
+
+/* Keep a piece that reaches a block another write holds, for
+ * vdi_retry_deferred: the request stays in flight meanwhile. */
+static int defer_piece(struct vdi_queue *q, struct vdi_req *r, size_t pos,
+		       size_t n, uint64_t off, uint32_t vb, uint32_t nblocks,
+		       bool publish)
+{
+	struct vdi_sub *s = vdi_sub_get(q);
+
+	if (!s)
+		return -ENOMEM;
+	*s = (struct vdi_sub){
+		.req = r,
+		.kind = SUB_WRITE,
+		.publish = publish,
+		.vb = vb,
+		.nblocks = nblocks,
+		.file_off = off,
+		.len = n,
+		.req_pos = pos,
+		.user_len = n,
+	};
+	if (!q->deferred)
+		q->deferred_tail = &q->deferred;
+	*q->deferred_tail = s;
+	q->deferred_tail = &s->next;
+	r->inflight++;
+	return 0;
+}
+
+/* A write into the tracked blocks of new slots: its pieces (see
+ * vdi_fresh_plan). */
+static int emit_fresh(struct vdi_queue *q, struct vdi_req *r, size_t pos,
+		      size_t n, uint64_t off, uint32_t vb, uint32_t nblocks,
+		      bool publish)
+{
+	struct vdi_image *img = q->img;
+	struct vdi_piece pc[VDI_FRESH_MAX_PIECES];
+	int np = vdi_fresh_plan(&img->fresh, off, off + n, pc), i, ret = 0;
+
+	for (i = 0; i < np; i++) {
+		size_t ppos = pos + (size_t)(pc[i].lo - off);
+		size_t pn = (size_t)(pc[i].hi - pc[i].lo);
+
+		if (ret < 0) {
+			/* Not emitted: its claim goes back. */
+			if (pc[i].kind == PIECE_WIDE)
+				vdi_fresh_release(&img->fresh, pc[i].wlo,
+						  pc[i].whi);
+			continue;
+		}
+		if (pc[i].kind == PIECE_WIDE)
+			ret = emit_wide(q, r, ppos, pn, &pc[i], vb, nblocks,
+					publish);
+		else if (pc[i].kind == PIECE_DEFER)
+			ret = defer_piece(q, r, ppos, pn, pc[i].lo, vb, nblocks,
+					  publish);
+		else
+			ret = emit_plain(q, r, SUB_WRITE, ppos, pn, pc[i].lo, vb,
+					 nblocks, publish, img);
+	}
+	return ret;
+}
+
+void vdi_retry_deferred(struct vdi_queue *q)
+{
+	struct vdi_sub *list = q->deferred, *s;
+
+	q->deferred = NULL;
+	while ((s = list)) {
+		struct vdi_req *r = s->req;
+		int ret;
+
+		list = s->next;
+		ret = emit_fresh(q, r, s->req_pos, s->user_len, s->file_off,
+				 s->vb, s->nblocks, s->publish);
+		if (ret < 0 && !r->err)
+			r->err = ret;
+		vdi_sub_put(q, s);
+		vdi_req_sub_done(q, r);
+	}
+}
+
+/* Emit a run's SQE: writes into tracked blocks of new slots as pieces,
+ * everything else as it is. */
+static int emit_data(struct vdi_queue *q, struct vdi_req *r, enum sub_kind k,
+		     size_t pos, size_t n, uint64_t off, uint32_t vb,
+		     uint32_t nblocks, bool publish, struct vdi_image *src)
+{
+	if (k == SUB_WRITE && vdi_fresh_on(&q->img->fresh))
+		return emit_fresh(q, r, pos, n, off, vb, nblocks, publish);
+	return emit_plain(q, r, k, pos, n, off, vb, nblocks, publish, src);
 }
 
 /* A run of blocks being gathered into one SQE. */

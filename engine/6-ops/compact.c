@@ -289,6 +289,8 @@ int vdi_reclaim(struct vdi_image *img, struct vdi_compact_result *res)
 	if (!buf)
 		return vdi_error(-ENOMEM, __func__, img->path, "out of memory");
 	pthread_mutex_lock(&img->lock);
+	/* Blocks move below: what the queues knew of new slots goes. */
+	vdi_fresh_forget(&img->fresh);
 	for (vb = 0; vb < img->hdr.blocks; vb++) {
 		uint32_t e = vdi_disk_get(img, vb);
 

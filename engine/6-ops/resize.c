@@ -109,6 +109,7 @@ static int evacuate(struct vdi_image *img, uint64_t k, unsigned char *buf,
 	uint32_t vb;
 	int ret;
 
+	vdi_fresh_forget(&img->fresh); /* slots written outside the queues */
 	for (vb = 0; vb < img->hdr.blocks; vb++) {
 		uint32_t e = vdi_disk_get(img, vb);
 		uint64_t to = img->next_free;

@@ -221,11 +221,12 @@ block-crossing)
 
 qemu-layout)
 	# An image made by qemu-img: its data area is not on a 4 KiB boundary,
-	# so with O_DIRECT libvdi fills each new slot with zeros before its
-	# first write.  Four threads share the handle and write random sizes
-	# into neighbouring blocks, so that slots next to each other are
-	# filled and written at the same time; every block is verified, and
-	# QEMU finds the image clean and reads the same data.
+	# so with O_DIRECT libvdi widens writes into new slots to whole file-
+	# system blocks, with zeros where no write reached yet.  Four threads
+	# share the handle and write random sizes into neighbouring blocks, so
+	# that writes sharing file-system blocks run at the same time; every
+	# block is verified, and QEMU finds the image clean and reads the same
+	# data.
 	need_qemu
 	qimg create -f vdi img.vdi 64M >/dev/null || fail "qemu-img create failed"
 	[ $(($(hdr_u32 img.vdi $((0x158))) % 4096)) != 0 ] || fail "qemu-img made an aligned data area"
@@ -237,8 +238,8 @@ qemu-layout)
 	qimg convert -f vdi -O raw img.vdi img.raw >conv.out || { cat conv.out; fail "qemu-img convert failed"; }
 	pfio r $args --filename=img.raw --verify_only=1 || { show r; fail "QEMU's copy does not verify"; }
 	jobs_ok r || { show r; fail "QEMU's copy does not verify"; }
-	# Whole blocks, sequential: each new slot's write is split at the file
-	# system's blocks.
+	# Whole blocks, sequential: each new slot's write is widened over the
+	# file-system blocks it shares with its neighbours, or waits for them.
 	qimg create -f vdi seq.vdi 64M >/dev/null || fail "qemu-img create failed"
 	args="--name=qs --size=64m --rw=write --bs=1m --iodepth=8 --verify=crc32c $common"
 	must s $args --filename=seq.vdi

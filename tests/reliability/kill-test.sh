@@ -13,8 +13,8 @@
 # Usage: kill-test.sh VDI KILL_WRITER [ITERATIONS] [qemu-layout|direct]
 # LIBVDI_LONG=1 runs 400 iterations instead of 40.  With qemu-layout the
 # images are made by qemu-img (data area not on a 4 KiB boundary) and
-# written with O_DIRECT, so new slots are filled with zeros before their
-# first write.  With direct, libvdi's images are written with O_DIRECT:
+# written with O_DIRECT, so writes into new slots are widened to whole
+# file-system blocks with zeros.  With direct, libvdi's images are written with O_DIRECT:
 # on ext4 the file's size runs ahead of the allocator and new slots are
 # reserved 16 at a time, so kills leave that space past the last slot.
 # Prints TAP.  Without

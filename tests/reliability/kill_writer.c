@@ -98,8 +98,8 @@ static int run_writer(const char *image, const char *log, uint64_t run,
 	/* Runs until killed: the loop has no exit. */
 
 	rng = seed | 1;
-	/* LIBVDI_KILL_DIRECT=1: O_DIRECT, where QEMU's layout gets its new
-	 * slots filled with zeros before their first write. */
+	/* LIBVDI_KILL_DIRECT=1: O_DIRECT, where writes into new slots of
+	 * QEMU's layout are widened to whole file-system blocks. */
 	ret = vdi_open(image, getenv("LIBVDI_KILL_DIRECT") ? VDI_OPEN_DIRECT : 0,
 		       &img);
 	if (ret < 0)
