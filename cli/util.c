@@ -248,10 +248,11 @@ void print_alignment_hint(const char *path, const struct vdi_info *in)
 		return;
 	printf("Hint: the data area starts at %" PRIu32 ", not on a 4 KiB "
 	       "boundary, so guest writes straddle file-system blocks; with "
-	       "O_DIRECT, libvdi writes zeros over a new block before a "
-	       "first write into it shorter than 16 KiB (one block written "
-	       "more per such block); 'vdi convert -O vdi %s COPY.vdi' makes "
-	       "an aligned copy.\n", in->offset_data, path);
+	       "O_DIRECT, libvdi widens writes into new blocks to whole "
+	       "file-system blocks (up to 8 KiB more per write) and writes "
+	       "a guest write's parts in blocks written before as two or "
+	       "three; 'vdi convert -O vdi %s COPY.vdi' makes an aligned "
+	       "copy.\n", in->offset_data, path);
 }
 
 void format_size(char *buf, size_t len, uint64_t bytes)

@@ -137,6 +137,8 @@ struct vdi_image {
 	unsigned live_queues;  /* queues made by users, not the sync pool
 				* (4-queue) */
 	struct vdi_queue *sync_pool; /* 5-sync/sync.c */
+	struct vdi_queue *user_queues; /* the users' queues, under `lock`
+					* (4-queue) */
 
 	struct {
 		atomic_uint_fast64_t sqes, enters, data_read_bytes,

@@ -5,6 +5,7 @@
 #define LIBVDI_QUEUE_PRIVATE_H
 
 #include <liburing.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -44,6 +45,10 @@ struct vdi_queue {
 	bool fixed_files;     /* fds registered: index 0 data, 1 metadata */
 	bool internal;        /* in the image's synchronous pool */
 	struct vdi_queue *pool_next;
+	/* Users' queues: the image's list (under its lock), and the thread
+	 * that last submitted or reaped (see reap_siblings, queue.c). */
+	struct vdi_queue *user_next;
+	_Atomic int owner;
 
 	unsigned nr_reqs;     /* queued, in flight or awaiting reap */
 	unsigned inflight_reqs;

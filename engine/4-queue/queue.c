@@ -375,8 +375,41 @@ static unsigned process_cqes(struct vdi_queue *q)
  * only that queue. */
 #define DEFER_POLL_NS 100000
 
+/* The calling thread's id, for `owner`. */
+static int my_tid(void)
+{
+	static _Thread_local int tid;
+
+	if (!tid)
+		tid = (int)gettid();
+	return tid;
+}
+
+/* A deferred piece may wait for a block that a write on another queue of
+ * this thread holds, and nobody reaps that queue while this thread waits
+ * here (a write queued and not yet reaped, then a synchronous write next
+ * to it): handle those queues' completions, which gives their blocks
+ * back.  Their requests complete for their own reap. */
+static void reap_siblings(struct vdi_queue *q)
+{
+	struct vdi_image *img = q->img;
+	struct vdi_queue *mine[16], *s;
+	unsigned n = 0, i;
+
+	pthread_mutex_lock(&img->lock);
+	for (s = img->user_queues; s && n < 16; s = s->user_next)
+		if (s != q && s->inflight_reqs &&
+		    atomic_load_explicit(&s->owner, memory_order_relaxed) ==
+			    my_tid())
+			mine[n++] = s;
+	pthread_mutex_unlock(&img->lock);
+	for (i = 0; i < n; i++)
+		process_cqes(mine[i]);
+}
+
 /* Wait for one CQE (or the deadline) and handle what is ready.  With
- * deferred pieces, at most DEFER_POLL_NS (then 0, not -ETIME). */
+ * deferred pieces, at most DEFER_POLL_NS (then 0, not -ETIME), and the
+ * completions of this thread's other queues are handled too. */
 static int wait_and_process(struct vdi_queue *q, const struct timespec *deadline)
 {
 	struct io_uring_cqe *cqe;
@@ -402,8 +435,10 @@ static int wait_and_process(struct vdi_queue *q, const struct timespec *deadline
 						.tv_nsec = ns % 1000000000 };
 
 		ret = io_uring_wait_cqe_timeout(&q->ring, &cqe, &ts);
-		if (ret == -ETIME && poll)
+		if (ret == -ETIME && poll) {
+			reap_siblings(q);
 			ret = 0;
+		}
 	} else {
 		ret = io_uring_wait_cqe(&q->ring, &cqe);
 	}
@@ -771,8 +806,11 @@ int vdi_queue_create_internal(struct vdi_image *img, unsigned depth,
 	q->flags = flags;
 	q->fixed_files = io_uring_register_files(&q->ring, fds, 2) == 0;
 	if (!internal) {
+		q->owner = my_tid();
 		pthread_mutex_lock(&img->lock);
 		img->live_queues++;
+		q->user_next = img->user_queues;
+		img->user_queues = q;
 		pthread_mutex_unlock(&img->lock);
 	}
 	*out = q;
@@ -838,8 +876,15 @@ void vdi_queue_destroy(struct vdi_queue *q)
 	while (q->nbounces)
 		free(q->bounces[--q->nbounces].p);
 	if (!q->internal) {
+		struct vdi_queue **pp;
+
 		pthread_mutex_lock(&img->lock);
 		img->live_queues--;
+		for (pp = &img->user_queues; *pp; pp = &(*pp)->user_next)
+			if (*pp == q) {
+				*pp = q->user_next;
+				break;
+			}
 		pthread_mutex_unlock(&img->lock);
 	}
 	free(q->done);
@@ -1004,6 +1049,8 @@ static int submit(struct vdi_queue *q, bool wait)
 	struct vdi_req *r;
 	int count = 0;
 
+	if (!q->internal)
+		atomic_store_explicit(&q->owner, my_tid(), memory_order_relaxed);
 	if (q->deferred)
 		vdi_retry_deferred(q);
 	while ((r = q->pending_head)) {

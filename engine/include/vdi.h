@@ -9,7 +9,12 @@
  * thread that does I/O creates its own struct vdi_queue (one io_uring) from
  * the image; a queue is used by one thread at a time.  The synchronous calls
  * (vdi_pread, vdi_pwrite, vdi_flush) use a queue owned by the calling thread
- * and created on first use.
+ * and created on first use.  A thread with requests in flight on its queue
+ * goes on to reap them: on images whose data area is not on a file-system
+ * block boundary (qemu-img's) opened with VDI_OPEN_DIRECT, a write through
+ * another thread's queue may wait for the completion of one that shares a
+ * file-system block with it (docs/design.md, "Widening writes into new
+ * slots").  This thread's own calls never wait for its own queues.
  *
  * Structures: those the library fills end in reserved space that it
  * zeroes; those the caller fills (struct vdi_create_opts) must be zeroed

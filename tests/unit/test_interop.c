@@ -893,3 +893,34 @@ Test(interop, qemu_layout_whole_block_writes_go_out_whole)
 	free(w);
 	free(got);
 }
+
+/* A thread with a write in flight on its own queue, not yet reaped, then
+ * writes next to it through the synchronous call (another queue): the
+ * second write shares a file-system block with the first, whose
+ * completion only this thread can reap.  It must finish, not wait for
+ * ever. */
+Test(interop, qemu_layout_own_queue_unreaped_then_a_neighbour, .timeout = 30)
+{
+	const char *p = tpath("wideown.vdi"), *raw = tpath("wideown.raw");
+	size_t len = 2 * MiB;
+	unsigned char *model = calloc(1, len);
+	struct vdi_image *img = open_qemu_layout(p);
+	struct vdi_completion c;
+	struct vdi_queue *q;
+
+	cr_assert_eq(vdi_queue_create(img, 4, 0, &q), 0, "%s", vdi_errmsg());
+	pattern(model + MiB + 4096, 4096, 90);
+	cr_assert_eq(vdi_queue_write(q, model + MiB + 4096, 4096, MiB + 4096,
+				     NULL), 0, "%s", vdi_errmsg());
+	cr_assert_eq(vdi_queue_submit(q), 1);
+	write_both(img, model, MiB + 8192, 4096, 91);
+	write_both(img, model, MiB, 4096, 92);
+	cr_assert_eq(vdi_queue_reap(q, &c, 1, 1, NULL), 1, "%s", vdi_errmsg());
+	cr_assert_eq(c.res, 4096, "the queued write failed: %lld", (long long)c.res);
+	vdi_queue_destroy(q);
+	assert_disk_is(img, model, len, "after the writes");
+	img = close_and_check_with_qemu(img, p, raw);
+	assert_disk_is(img, model, len, "reopened");
+	vdi_close(img);
+	free(model);
+}
