@@ -656,6 +656,19 @@ static void assert_disk_is(struct vdi_image *img, const unsigned char *model,
 	free(got);
 }
 
+/* The disk read through `img` equals `model` (`len` bytes, then freed);
+ * then the same after QEMU checked and copied the closed image. */
+static void check_disk_then_qemu(struct vdi_image *img, const char *p,
+				 const char *raw, unsigned char *model,
+				 size_t len)
+{
+	assert_disk_is(img, model, len, "after the writes");
+	img = close_and_check_with_qemu(img, p, raw);
+	assert_disk_is(img, model, len, "reopened");
+	vdi_close(img);
+	free(model);
+}
+
 /* Write `len` bytes of pattern `seed` at `off`, through `img` and into
  * `model`. */
 static void write_both(struct vdi_image *img, unsigned char *model,
@@ -697,11 +710,7 @@ Test(interop, qemu_layout_neighbouring_writes_keep_each_other)
 
 		write_both(img, model, off, n, 100 + (uint64_t)i);
 	}
-	assert_disk_is(img, model, len, "after the writes");
-	img = close_and_check_with_qemu(img, p, raw);
-	assert_disk_is(img, model, len, "reopened");
-	vdi_close(img);
-	free(model);
+	check_disk_then_qemu(img, p, raw, model, len);
 }
 
 /* Four threads write 1536-byte units of the disk, unit i by thread i % 4,
@@ -751,11 +760,7 @@ Test(interop, qemu_layout_writes_of_threads_that_share_blocks)
 		pthread_join(th[t], NULL);
 		cr_assert(w[t].ok, "thread %u: %s", t, vdi_errmsg());
 	}
-	assert_disk_is(img, model, UNITS * UNIT, "after the writes");
-	img = close_and_check_with_qemu(img, p, raw);
-	assert_disk_is(img, model, UNITS * UNIT, "reopened");
-	vdi_close(img);
-	free(model);
+	check_disk_then_qemu(img, p, raw, model, UNITS * UNIT);
 }
 
 /* One queue, one submission of 64 writes side by side, 4 KiB and then
@@ -796,11 +801,7 @@ Test(interop, qemu_layout_one_batch_of_neighbours)
 		}
 	}
 	vdi_queue_destroy(q);
-	assert_disk_is(img, model, len, "after the writes");
-	img = close_and_check_with_qemu(img, p, raw);
-	assert_disk_is(img, model, len, "reopened");
-	vdi_close(img);
-	free(model);
+	check_disk_then_qemu(img, p, raw, model, len);
 }
 
 /* Synchronous writes (VDI_IO_META) into the data area seen. */
@@ -918,9 +919,5 @@ Test(interop, qemu_layout_own_queue_unreaped_then_a_neighbour, .timeout = 30)
 	cr_assert_eq(vdi_queue_reap(q, &c, 1, 1, NULL), 1, "%s", vdi_errmsg());
 	cr_assert_eq(c.res, 4096, "the queued write failed: %lld", (long long)c.res);
 	vdi_queue_destroy(q);
-	assert_disk_is(img, model, len, "after the writes");
-	img = close_and_check_with_qemu(img, p, raw);
-	assert_disk_is(img, model, len, "reopened");
-	vdi_close(img);
-	free(model);
+	check_disk_then_qemu(img, p, raw, model, len);
 }
