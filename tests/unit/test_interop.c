@@ -921,3 +921,45 @@ Test(interop, qemu_layout_own_queue_unreaped_then_a_neighbour, .timeout = 30)
 	vdi_queue_destroy(q);
 	check_disk_then_qemu(img, p, raw, model, len);
 }
+
+/* Real images whose data area is not on a 4 KiB boundary: VirtualBox's of
+ * 2009 (data at 0x400) and QEMU's of 2019 with a block QEMU wrote (data
+ * at 0x2200).  A copy of each, opened with O_DIRECT, takes writes of
+ * every size at 512-byte offsets into its first 4 MiB (new blocks, and
+ * next to the block QEMU wrote): libvdi and QEMU read them back. */
+Test(interop, real_images_of_the_512_byte_era_take_widened_writes)
+{
+	static const char *const names[] = {
+		"pyVBox/TestHD-sunvbox-2009.vdi",
+		"tritium-os/test-qemu-created-hdr384.vdi",
+	};
+	const char *dir = getenv("VDI_FIXTURES");
+	size_t len = 4 * MiB;
+
+	if (!dir || access(dir, R_OK) != 0)
+		cr_skip_test("fixtures not found (VDI_FIXTURES=%s)", dir ? dir : "");
+	need_qemu();
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		const char *p = tpath("era.vdi"), *raw = tpath("era.raw");
+		unsigned char *model = malloc(len);
+		struct vdi_image *img;
+		unsigned seed = 11 + (unsigned)i;
+		int ret;
+
+		cr_assert_eq(sh("cp %s/%s %s && chmod u+w %s", dir, names[i], p, p), 0);
+		cr_assert_neq(peek32(p, 0x158) % 4096, 0, "%s: data area aligned",
+			      names[i]);
+		ret = vdi_open(p, VDI_OPEN_DIRECT, &img);
+		if (ret == -EINVAL)
+			cr_skip_test("this file system refuses O_DIRECT");
+		cr_assert_eq(ret, 0, "%s", vdi_errmsg());
+		cr_assert_eq(vdi_pread(img, model, len, 0), (ssize_t)len);
+		for (int k = 0; k < 200; k++) {
+			size_t n = 512 * (1 + rand_r(&seed) % 24);
+			uint64_t off = 512 * (uint64_t)(rand_r(&seed) % ((len - n) / 512));
+
+			write_both(img, model, off, n, 1000 * (i + 1) + (uint64_t)k);
+		}
+		check_disk_then_qemu(img, p, raw, model, len);
+	}
+}
