@@ -398,9 +398,10 @@ static void reap_siblings(struct vdi_queue *q)
 
 	pthread_mutex_lock(&img->lock);
 	for (s = img->user_queues; s && n < 16; s = s->user_next)
-		if (s != q && s->inflight_reqs &&
+		if (s != q &&
 		    atomic_load_explicit(&s->owner, memory_order_relaxed) ==
-			    my_tid())
+			    my_tid() &&
+		    s->inflight_reqs)
 			mine[n++] = s;
 	pthread_mutex_unlock(&img->lock);
 	for (i = 0; i < n; i++)
