@@ -81,9 +81,7 @@ int vdi_disk_keep(struct vdi_image *img, uint32_t vb)
 	/* No copy yet: the disk view of the sector is what `map` holds,
 	 * padding included. */
 	for (i = 0; i < VDI_SECTOR_ENTRIES; i++)
-		ds->e[i] = atomic_load_explicit(
-			&img->map[s * VDI_SECTOR_ENTRIES + i],
-			memory_order_relaxed);
+		ds->e[i] = vdi_map_peek(img, s * VDI_SECTOR_ENTRIES + i);
 	b = bucket(img, s);
 	ds->hnext = img->disk_hash[b];
 	img->disk_hash[b] = ds;
@@ -108,8 +106,7 @@ static bool still_needed(const struct vdi_image *img,
 		if (ds->staged[i])
 			return true;
 	for (i = 0; i < VDI_SECTOR_ENTRIES; i++)
-		if (ds->e[i] != atomic_load_explicit(&img->map[base + i],
-						     memory_order_relaxed))
+		if (ds->e[i] != vdi_map_peek(img, base + i))
 			return true;
 	return false;
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/magic.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -41,18 +42,19 @@ static unsigned query_dio_align(int fd)
 #define BMAP_CHUNK (1u << 20)
 /* Entries scanned as one group (a 4 KiB page of the map). */
 #define BMAP_GROUP 1024u
-/* Entries [i, i + n) of the map were just read into it, as on disk: put
+/* Entries [i, i + n) of the map were just read into `w`, as on disk: put
  * them in host order, and count the data entries among the first `lim`
  * (the blocks the file holds entries for whole; the padding after the
  * last block is kept as it is), marking the groups of BMAP_GROUP entries
- * that hold one in `data_groups`.  Until open returns, no other thread
- * sees the map, and it is handled as plain words: a group with no data
- * entry (most of a thin image's map) costs an AND over it.  `i` is a
- * multiple of BMAP_GROUP. */
-static void scan_chunk(struct vdi_image *img, uint32_t i, uint32_t n,
-		       uint32_t lim, uint64_t *max_index)
+ * that hold one in `data_groups`; then store the groups that hold
+ * anything but free entries into `map` (see there: the others stay
+ * untouched memory).  A group with no data entry (most of a thin image's
+ * map) costs an AND over it.  `i` is a multiple of BMAP_GROUP.  Until
+ * open returns, no other thread sees the map. */
+static void scan_chunk(struct vdi_image *img, uint32_t *w, uint32_t i,
+		       uint32_t n, uint32_t lim, uint64_t *max_index)
 {
-	uint32_t *w = (uint32_t *)img->map + i, g, k;
+	uint32_t g, k;
 	uint32_t nb = i >= lim ? 0 : lim - i < n ? lim - i : n;
 
 #if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
@@ -90,6 +92,16 @@ static void scan_chunk(struct vdi_image *img, uint32_t i, uint32_t n,
 				*max_index = (uint64_t)w[k] + 1;
 		}
 	}
+	for (g = 0; g < n; g += BMAP_GROUP) {
+		uint32_t end = n - g < BMAP_GROUP ? n : g + BMAP_GROUP, all = ~0u;
+
+		for (k = g; k < end; k++)
+			all &= w[k];
+		if (all == VDI_BMAP_FREE)
+			continue;
+		for (k = g; k < end; k++)
+			atomic_init(&img->map[i + k], ~w[k]);
+	}
 }
 
 /* Read the block map into `map`, a chunk at a time, and derive the
@@ -102,7 +114,8 @@ static int load_bmap(struct vdi_image *img, uint64_t file_size)
 	const struct vdi_header *h = &img->hdr;
 	uint64_t avail = 0, slots_in_file = 0, max_index = 0;
 	uint64_t in_file = 0; /* entries the file holds whole */
-	uint32_t i, entries, lim;
+	uint32_t i, entries, lim, *buf;
+	void *map;
 	int ret;
 
 	img->bmap_sectors = (uint32_t)((vdi_bmap_bytes(h) + VDI_SECTOR - 1) /
@@ -111,14 +124,24 @@ static int load_bmap(struct vdi_image *img, uint64_t file_size)
 	/* Validation put the map inside the file; its last sector may run
 	 * into bytes the file does not have only when the data offset is not
 	 * past it, which validation also excluded (or there are no blocks). */
-	img->map = malloc((entries ? entries : 1) * sizeof(*img->map));
+	img->map_bytes = ((entries ? entries : 1) * sizeof(*img->map) + 4095) /
+			 4096 * 4096;
+	/* Untouched pages read as zeros (free entries) and cost nothing;
+	 * MAP_NORESERVE: a 512 TiB image's 2 GiB map is not charged to the
+	 * commit limit before it is used. */
+	map = mmap(NULL, img->map_bytes, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	img->map = map == MAP_FAILED ? NULL : map;
+	buf = malloc(BMAP_CHUNK);
 	img->dirty = calloc((img->bmap_sectors + 63) / 64 + 1, sizeof(uint64_t));
 	img->data_groups = calloc(entries / BMAP_GROUP / 64 + 1,
 				  sizeof(uint64_t));
-	if (!img->map || !img->dirty || !img->data_groups)
+	if (!img->map || !buf || !img->dirty || !img->data_groups) {
+		free(buf);
 		return vdi_error(-ENOMEM, "vdi_open", img->path,
 				 "cannot allocate the block map (%" PRIu32
 				 " entries)", h->blocks);
+	}
 	if (file_size > h->offset_bmap) {
 		avail = file_size - h->offset_bmap;
 		in_file = avail / 4;
@@ -129,7 +152,7 @@ static int load_bmap(struct vdi_image *img, uint64_t file_size)
 							  : BMAP_CHUNK / 4;
 		uint64_t at = 4 * (uint64_t)i, len = 4 * (uint64_t)n;
 		uint64_t have = at >= avail ? 0 : avail - at;
-		unsigned char *dst = (unsigned char *)img->map + at;
+		unsigned char *dst = (unsigned char *)buf;
 
 		if (have < len)
 			memset(dst + have, 0, len - have);
@@ -137,18 +160,21 @@ static int load_bmap(struct vdi_image *img, uint64_t file_size)
 			ret = vdi_file_read(img->meta_fd, dst,
 					    have < len ? have : len,
 					    h->offset_bmap + at, VDI_FILE_SEAM);
-			if (ret < 0)
+			if (ret < 0) {
+				free(buf);
 				return vdi_error(ret, "vdi_open", img->path,
 						 "cannot read the block map: "
 						 "%s", strerror(-ret));
+			}
 		}
-		scan_chunk(img, i, n, lim, &max_index);
+		scan_chunk(img, buf, i, n, lim, &max_index);
 		i += n;
 	}
+	free(buf);
 	/* Only a read-only open gets here with the map cut short: the
 	 * entries the file does not hold whole are missing. */
 	for (i = lim; i < h->blocks; i++) {
-		atomic_init(&img->map[i], VDI_BMAP_MISSING);
+		atomic_init(&img->map[i], ~VDI_BMAP_MISSING);
 		img->map_missing++;
 	}
 
@@ -268,7 +294,8 @@ void vdi_image_free(struct vdi_image *img)
 		close(img->lock_fd);
 	free(img->zero_buf);
 	vdi_disk_free(img);
-	free((void *)img->map);
+	if (img->map)
+		munmap((void *)img->map, img->map_bytes);
 	free(img->dirty);
 	free(img->data_groups);
 	free(img->shared);
@@ -721,8 +748,7 @@ int vdi_image_alloc(struct vdi_image *img, uint32_t vb, uint64_t len,
 	 * flush may have dropped the copy (it matched `map` then). */
 	keep = vdi_disk_keep(img, vb);
 	if (keep == 0) {
-		atomic_store_explicit(&img->map[vb], *index,
-				      memory_order_release);
+		vdi_map_set(img, vb, *index);
 		atomic_fetch_add_explicit(&img->stats.blocks_allocated, 1,
 					  memory_order_relaxed);
 	} else {
@@ -778,7 +804,7 @@ void vdi_image_set_entry(struct vdi_image *img, uint32_t vb, uint32_t e)
 	struct vdi_disk_sector *ds = vdi_disk_sector(img, vb / ENTRIES_PER_SECTOR);
 	uint32_t old = ds ? ds->e[vb % ENTRIES_PER_SECTOR] : vdi_map_get(img, vb);
 
-	atomic_store_explicit(&img->map[vb], e, memory_order_release);
+	vdi_map_set(img, vb, e);
 	if (ds)
 		ds->e[vb % ENTRIES_PER_SECTOR] = e;
 	if (old != e)

@@ -43,8 +43,14 @@ struct vdi_image {
 	/* The map I/O follows: every entry, and the padding after the last
 	 * one up to the end of its sector as it was read (written back
 	 * unchanged).  Entries change only from FREE/ZERO to an index, under
-	 * `lock`; readers load them without the lock. */
+	 * `lock`; readers load them without the lock.  Each entry is held
+	 * inverted (~entry: vdi_map_get, vdi_map_set), in anonymous memory
+	 * that is never written where the map holds only free entries: such
+	 * a page reads as zeros, which are free entries, and costs no memory.
+	 * A thin image then holds only the pages of its map that name data
+	 * (a page is 1,024 blocks), not 4 bytes per block of its size. */
 	_Atomic uint32_t *map;
+	size_t map_bytes;      /* its mapping's length */
 	/* The map as it is (or is about to be) on disk, kept only where it
 	 * differs from `map`: a copy of each block-map sector in which an
 	 * allocation has not yet reached the disk view (it enters it once
@@ -178,7 +184,19 @@ static inline bool vdi_entry_is_data(uint32_t e)
 
 static inline uint32_t vdi_map_get(const struct vdi_image *img, uint32_t vb)
 {
-	return atomic_load_explicit(&img->map[vb], memory_order_acquire);
+	return ~atomic_load_explicit(&img->map[vb], memory_order_acquire);
+}
+
+/* `map`'s entry i, for readers under the lock (or before others see it). */
+static inline uint32_t vdi_map_peek(const struct vdi_image *img, uint32_t i)
+{
+	return ~atomic_load_explicit(&img->map[i], memory_order_relaxed);
+}
+
+/* Publish entry `e` of `vb` in `map` (release: its slot is ready). */
+static inline void vdi_map_set(struct vdi_image *img, uint32_t vb, uint32_t e)
+{
+	atomic_store_explicit(&img->map[vb], ~e, memory_order_release);
 }
 
 static inline bool vdi_is_shared(const struct vdi_image *img, uint32_t vb)
@@ -294,8 +312,7 @@ static inline uint32_t vdi_disk_get(const struct vdi_image *img, uint32_t vb)
 		img->disk_count ? vdi_disk_sector(img, vb / VDI_SECTOR_ENTRIES)
 				: NULL;
 
-	return ds ? ds->e[vb % VDI_SECTOR_ENTRIES]
-		  : atomic_load_explicit(&img->map[vb], memory_order_relaxed);
+	return ds ? ds->e[vb % VDI_SECTOR_ENTRIES] : vdi_map_peek(img, vb);
 }
 
 /* Before `map`'s entry for `vb` moves ahead of the disk (an allocation):

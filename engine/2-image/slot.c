@@ -31,9 +31,7 @@ void vdi_image_bmap_bytes(const struct vdi_image *img, uint32_t first,
 
 		for (i = 0; i < ENTRIES_PER_SECTOR; i++, buf += 4) {
 			uint32_t e = ds ? ds->e[i]
-					: atomic_load_explicit(
-						  &img->map[(size_t)s * ENTRIES_PER_SECTOR + i],
-						  memory_order_relaxed);
+					: vdi_map_peek(img, s * ENTRIES_PER_SECTOR + i);
 
 			buf[0] = (unsigned char)e;
 			buf[1] = (unsigned char)(e >> 8);
