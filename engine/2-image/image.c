@@ -46,10 +46,10 @@ static unsigned query_dio_align(int fd)
  * them in host order, and count the data entries among the first `lim`
  * (the blocks the file holds entries for whole; the padding after the
  * last block is kept as it is), marking the groups of BMAP_GROUP entries
- * that hold one in `data_groups`; then store the groups that hold
+ * that hold one in `data_groups`, and store the groups that hold
  * anything but free entries into `map` (see there: the others stay
- * untouched memory).  A group with no data entry (most of a thin image's
- * map) costs an AND over it.  `i` is a multiple of BMAP_GROUP.  Until
+ * untouched memory).  A group of free entries (most of a thin image's
+ * map) costs one AND over it.  `i` is a multiple of BMAP_GROUP.  Until
  * open returns, no other thread sees the map. */
 static void scan_chunk(struct vdi_image *img, uint32_t *w, uint32_t i,
 		       uint32_t n, uint32_t lim, uint64_t *max_index)
@@ -61,41 +61,41 @@ static void scan_chunk(struct vdi_image *img, uint32_t *w, uint32_t i,
 	for (k = 0; k < n; k++)
 		w[k] = __builtin_bswap32(w[k]);
 #endif
-	for (g = 0; g < nb; g += BMAP_GROUP) {
+	for (g = 0; g < n; g += BMAP_GROUP) {
 		uint32_t l[4] = { UINT32_MAX, UINT32_MAX, UINT32_MAX,
 				  UINT32_MAX };
-		uint32_t end = nb - g < BMAP_GROUP ? nb : g + BMAP_GROUP;
-		uint32_t grp = (i + g) / BMAP_GROUP;
+		uint32_t end = n - g < BMAP_GROUP ? n : g + BMAP_GROUP;
+		uint32_t dend = nb < g ? g : nb < end ? nb : end; /* entries */
+		uint32_t grp = (i + g) / BMAP_GROUP, all;
 
 		/* FREE and ZERO differ only in bit 0, and every data entry
 		 * lacks one of bits 1-31: the AND of entries without data is
 		 * FREE or ZERO, and with one it is below both.  Four lanes,
 		 * for the compiler. */
-		for (k = g; k + 4 <= end; k += 4) {
+		for (k = g; k + 4 <= dend; k += 4) {
 			l[0] &= w[k];
 			l[1] &= w[k + 1];
 			l[2] &= w[k + 2];
 			l[3] &= w[k + 3];
 		}
-		for (; k < end; k++)
+		for (; k < dend; k++)
 			l[0] &= w[k];
-		if (!vdi_entry_is_data(l[0] & l[1] & l[2] & l[3]))
-			continue;
-		img->data_groups[grp / 64] |= 1ull << (grp % 64);
-		for (k = g; k < end; k++) {
-			/* (An entry that reads as VDI_BMAP_MISSING on disk is
-			 * left out, as a missing one is.) */
-			if (!vdi_entry_is_data(w[k]) || w[k] == VDI_BMAP_MISSING)
-				continue;
-			img->blocks_mapped++;
-			if ((uint64_t)w[k] + 1 > *max_index)
-				*max_index = (uint64_t)w[k] + 1;
+		all = l[0] & l[1] & l[2] & l[3];
+		if (dend > g && vdi_entry_is_data(all)) {
+			img->data_groups[grp / 64] |= 1ull << (grp % 64);
+			for (k = g; k < dend; k++) {
+				/* (An entry that reads as VDI_BMAP_MISSING on
+				 * disk is left out, as a missing one is.) */
+				if (!vdi_entry_is_data(w[k]) ||
+				    w[k] == VDI_BMAP_MISSING)
+					continue;
+				img->blocks_mapped++;
+				if ((uint64_t)w[k] + 1 > *max_index)
+					*max_index = (uint64_t)w[k] + 1;
+			}
 		}
-	}
-	for (g = 0; g < n; g += BMAP_GROUP) {
-		uint32_t end = n - g < BMAP_GROUP ? n : g + BMAP_GROUP, all = ~0u;
-
-		for (k = g; k < end; k++)
+		/* The padding past the entries counts for the copy only. */
+		for (k = dend; k < end; k++)
 			all &= w[k];
 		if (all == VDI_BMAP_FREE)
 			continue;
